@@ -1,0 +1,284 @@
+"""Reading, checking and de-identifying DICOM files before anything is stored.
+
+Pure pydicom/dicognito code with no database access, so that the ingest service can check a whole upload
+first and store it only when every file passed (a rejected upload leaves nothing behind).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import os
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pydicom
+from dicognito.anonymizer import Anonymizer
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import MediaStorageDirectoryStorage
+
+# The basic confidentiality profile (PS3.15 E.1) removes free text and a few attributes that dicognito leaves
+# alone or only shifts; the birth date is removed outright rather than shifted.
+REMOVED_KEYWORDS = (
+    "PatientBirthDate",
+    "PatientBirthTime",
+    "ImageComments",
+    "StudyComments",
+    "PatientComments",
+    "AdditionalPatientHistory",
+    "RequestedProcedureComments",
+    "ImagingServiceRequestComments",
+    "InterpretationText",
+    "ContrastBolusAgent",
+    "DerivationDescription",
+    "PatientAddress",
+    "MilitaryRank",
+    "EthnicGroup",
+    "Occupation",
+    "OtherPatientNames",
+    "PatientMotherBirthName",
+    "ReferringPhysicianAddress",
+    "ReferringPhysicianTelephoneNumbers",
+    "ProtocolName",
+    "RequestAttributesSequence",
+)
+SEQUENCE_WORDS = ("STIR", "FLAIR", "T2", "T1", "PD")
+
+
+class DicomRejected(ValueError):
+    """A file that must not be stored; `reason` is shown to the uploader."""
+
+    def __init__(self, name: str, reason: str, status_code: int = 400):
+        super().__init__(f"{name}: {reason}")
+        self.name = name
+        self.reason = reason
+        self.status_code = status_code
+
+
+@dataclass
+class ParsedInstance:
+    """One checked and de-identified DICOM file, ready to store."""
+
+    name: str
+    content: bytes
+    patient_key: str
+    site_code: str
+    study_instance_uid: str
+    series_instance_uid: str
+    sop_instance_uid: str
+    modality: str
+    study_date: date | None
+    series: dict = field(default_factory=dict)
+    instance: dict = field(default_factory=dict)
+
+
+def keyed_hash(salt: str, value: str, length: int = 32) -> str:
+    return hmac.new(salt.encode(), value.encode(), hashlib.sha256).hexdigest()[:length]
+
+
+def _float(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _first(value):
+    """Window centre/width may be multi-valued; the first pair is the default display."""
+    if isinstance(value, pydicom.multival.MultiValue):
+        return value[0] if len(value) else None
+    return value
+
+
+def slice_geometry(ds: pydicom.Dataset) -> tuple[str, float | None]:
+    """The plane (from the slice normal's dominant axis) and the position along that normal, in mm."""
+    orientation = ds.get("ImageOrientationPatient")
+    position = ds.get("ImagePositionPatient")
+    if orientation is not None and len(orientation) == 6:
+        row, column = np.array(orientation[:3], float), np.array(orientation[3:], float)
+        normal = np.cross(row, column)
+        plane = ("sagittal", "coronal", "axial")[int(np.argmax(np.abs(normal)))]
+        if position is not None and len(position) == 3:
+            return plane, float(np.dot(np.array(position, float), normal))
+        return plane, _float(ds.get("SliceLocation"))
+    return "other", _float(ds.get("SliceLocation"))
+
+
+def sequence_name(ds: pydicom.Dataset) -> str:
+    text = " ".join(str(ds.get(k, "")) for k in ("SeriesDescription", "SequenceName")).upper()
+    for word in SEQUENCE_WORDS:
+        if word in text:
+            return word
+    return str(ds.get("ScanningSequence", ""))[:64]
+
+
+def _check_pixels(ds: pydicom.Dataset, name: str) -> None:
+    if "PixelData" not in ds:
+        raise DicomRejected(name, "no pixel data: not an image")
+    rows, columns = _int(ds.get("Rows")), _int(ds.get("Columns"))
+    if not rows or not columns:
+        raise DicomRejected(name, "image has no Rows/Columns")
+    if ds.file_meta.TransferSyntaxUID.is_compressed:
+        # Compressed data can only be checked by decoding it; this also proves a decoder is installed.
+        try:
+            ds.pixel_array
+        except Exception as error:  # pydicom raises many types for broken or undecodable fragments
+            raise DicomRejected(name, f"pixel data cannot be decoded ({error.__class__.__name__}: {error})")
+        return
+    frames = _int(ds.get("NumberOfFrames")) or 1
+    samples = _int(ds.get("SamplesPerPixel")) or 1
+    bits = _int(ds.get("BitsAllocated")) or 16
+    expected = rows * columns * frames * samples * bits // 8
+    if len(ds.PixelData) < expected:
+        raise DicomRejected(name, f"pixel data truncated ({len(ds.PixelData)} of {expected} bytes)")
+
+
+def parse_and_deidentify(content: bytes, *, name: str, salt: str, site_code: str = "") -> ParsedInstance | None:
+    """Checks one file and returns it de-identified; None for a DICOMDIR (an index, not an image).
+
+    Raises DicomRejected for anything that is not a readable DICOM image.
+    """
+    try:
+        ds = pydicom.dcmread(io.BytesIO(content))
+    except (InvalidDicomError, EOFError, ValueError, OSError, KeyError, TypeError) as error:
+        raise DicomRejected(name, f"not a readable DICOM file ({error.__class__.__name__}: {error})".strip())
+    if ds.file_meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage:
+        return None
+    for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
+        if not ds.get(keyword):
+            raise DicomRejected(name, f"missing {keyword}")
+    _check_pixels(ds, name)
+
+    original_patient = str(ds.get("PatientID") or ds.get("PatientName") or ds.StudyInstanceUID)
+    patient_key = keyed_hash(salt, original_patient)
+    institution = str(ds.get("InstitutionName", "")).strip()
+    site = site_code or (f"site-{keyed_hash(salt, institution, 6)}" if institution else "")
+
+    _deidentify(ds, salt=salt, patient_key=patient_key)
+    plane, position = slice_geometry(ds)
+    spacing = ds.get("PixelSpacing") or [None, None]
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    study_date = ds.get("StudyDate")
+    return ParsedInstance(
+        name=name,
+        content=buffer.getvalue(),
+        patient_key=patient_key,
+        site_code=site,
+        study_instance_uid=str(ds.StudyInstanceUID),
+        series_instance_uid=str(ds.SeriesInstanceUID),
+        sop_instance_uid=str(ds.SOPInstanceUID),
+        modality=str(ds.get("Modality", "")),
+        study_date=date(int(study_date[:4]), int(study_date[4:6]), int(study_date[6:8])) if study_date else None,
+        series={
+            "series_number": _int(ds.get("SeriesNumber")),
+            "description": str(ds.get("SeriesDescription", ""))[:128],
+            "plane": plane,
+            "sequence": sequence_name(ds),
+            "slice_thickness": _float(ds.get("SliceThickness")),
+            "manufacturer": str(ds.get("Manufacturer", ""))[:64],
+            "manufacturer_model": str(ds.get("ManufacturerModelName", ""))[:64],
+            "field_strength": _float(ds.get("MagneticFieldStrength")),
+            "repetition_time": _float(ds.get("RepetitionTime")),
+            "echo_time": _float(ds.get("EchoTime")),
+        },
+        instance={
+            "transfer_syntax_uid": str(ds.file_meta.TransferSyntaxUID),
+            "instance_number": _int(ds.get("InstanceNumber")),
+            "slice_position": position,
+            "rows": int(ds.Rows),
+            "columns": int(ds.Columns),
+            "pixel_spacing_row": _float(spacing[0]),
+            "pixel_spacing_column": _float(spacing[1]),
+            "window_center": _float(_first(ds.get("WindowCenter"))),
+            "window_width": _float(_first(ds.get("WindowWidth"))),
+        },
+    )
+
+
+def _deidentify(ds: pydicom.Dataset, *, salt: str, patient_key: str) -> None:
+    # Seeded with the salt, dicognito maps each original UID, name and ID to the same replacement every time,
+    # which keeps re-imports idempotent and keeps the slices of one study together.
+    Anonymizer(seed=salt).anonymize(ds)
+    for keyword in REMOVED_KEYWORDS:
+        if keyword in ds:
+            del ds[keyword]
+    ds.remove_private_tags()
+    ds.PatientID = patient_key[:16]
+    ds.PatientName = f"ANON^{patient_key[:8]}"
+    ds.PatientIdentityRemoved = "YES"
+
+
+# Where uploads come from --------------------------------------------------------------------------------------
+
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+def safe_member_name(name: str) -> str:
+    """Rejects zip entries that would escape the archive (zip-slip): absolute paths, drive letters, '..'."""
+    if not name or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        raise DicomRejected(name or "<empty>", "absolute path in archive")
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    if ".." in parts:
+        raise DicomRejected(name, "'..' in archive path")
+    return "/".join(parts)
+
+
+def zip_members(data: bytes, *, name: str, max_file_bytes: int, max_total_bytes: int) -> Iterator[tuple[str, bytes]]:
+    """Yields (name, bytes) of the zip's files after checking every entry's name and declared size first."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        infos = [info for info in archive.infolist() if not info.is_dir()]
+    except zipfile.BadZipFile as error:
+        raise DicomRejected(name, f"corrupt zip archive ({error})")
+    total = 0
+    for info in infos:
+        safe_member_name(info.filename)
+        if info.file_size > max_file_bytes:
+            raise DicomRejected(info.filename, f"file over the size limit of {max_file_bytes} bytes", 413)
+        total += info.file_size
+    if total > max_total_bytes:
+        raise DicomRejected(name, f"archive unpacks to more than {max_total_bytes} bytes", 413)
+    for info in infos:
+        try:
+            yield f"{name}/{safe_member_name(info.filename)}", archive.read(info)
+        except (zipfile.BadZipFile, OSError, EOFError) as error:
+            raise DicomRejected(info.filename, f"corrupt zip entry ({error})")
+
+
+def looks_like_dicom(content: bytes) -> bool:
+    return len(content) >= 132 and content[128:132] == b"DICM"
+
+
+def path_sources(path: Path | str, *, max_file_bytes: int) -> Iterator[tuple[str, bytes, bool]]:
+    """Yields (name, bytes, from_container) for a file, a zip or every file below a folder.
+
+    Files found inside a folder or archive may be something other than DICOM (README, viewer software on a
+    CD): those are skipped by the caller, whereas a file named explicitly must be DICOM.
+    """
+    path = Path(path)
+    if path.is_dir():
+        for root, dirs, files in os.walk(path):
+            dirs.sort()
+            for file_name in sorted(files):
+                file_path = Path(root) / file_name
+                if file_path.stat().st_size > max_file_bytes:
+                    raise DicomRejected(str(file_path), f"file over the size limit of {max_file_bytes} bytes", 413)
+                yield str(file_path.relative_to(path)), file_path.read_bytes(), True
+    elif path.is_file():
+        if path.stat().st_size > max_file_bytes:
+            raise DicomRejected(str(path), f"file over the size limit of {max_file_bytes} bytes", 413)
+        yield path.name, path.read_bytes(), False
+    else:
+        raise DicomRejected(str(path), "no such file or folder")

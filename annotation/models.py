@@ -1,0 +1,252 @@
+"""Cases, reads and ground truth: the ground floor that mlbackend and studies build on."""
+from django.conf import settings
+from django.db import models
+
+from annotation.schema import default_schema
+
+
+class Role(models.TextChoices):
+    READER = "reader", "Reader"
+    SENIOR = "senior", "Senior (adjudicator)"
+    COORDINATOR = "coordinator", "Coordinator"
+
+
+class ReaderProfile(models.Model):
+    """What a reader study reports about each reader: specialty and experience."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reader_profile")
+    specialty = models.CharField(max_length=64, blank=True, help_text="e.g. spine surgery, radiology")
+    years_experience = models.PositiveSmallIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.user.username} ({self.specialty}, {self.years_experience} y)"
+
+
+class Project(models.Model):
+    class LabellingMode(models.TextChoices):
+        EXHAUSTIVE = "exhaustive", "Exhaustive (every level gets every finding)"
+        POSITIVE_ONLY = "positive_only", "Positive-only (absence means not annotated)"
+
+    class CaseOrder(models.TextChoices):
+        PRIORITY = "priority", "Priority (active learning)"
+        RANDOM = "random", "Random"
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    label_schema = models.JSONField(default=default_schema)
+    schema_version = models.PositiveIntegerField(default=1)
+    labelling_mode = models.CharField(max_length=16, choices=LabellingMode, default=LabellingMode.EXHAUSTIVE)
+    box_iou_threshold = models.FloatField(default=0.5, help_text="Boxes of one class match at IoU >= this")
+    case_order = models.CharField(max_length=16, choices=CaseOrder, default=CaseOrder.PRIORITY)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.slug
+
+
+class Case(models.Model):
+    """One imaging study of one patient, de-identified."""
+
+    class Split(models.TextChoices):
+        UNASSIGNED = "", "Unassigned"
+        TRAIN = "train", "Train"
+        VAL = "val", "Validation"
+        TEST = "test", "Held-out test"
+        STUDY = "study", "Reader study"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="cases")
+    patient_key = models.CharField(max_length=64, db_index=True, help_text="Keyed hash of the original patient ID")
+    study_instance_uid = models.CharField(max_length=64, help_text="De-identified Study Instance UID")
+    site_code = models.CharField(max_length=64, blank=True)
+    study_date = models.DateField(null=True, blank=True, help_text="Shifted by de-identification")
+    modality = models.CharField(max_length=16, blank=True)
+    split = models.CharField(max_length=8, choices=Split, default=Split.UNASSIGNED, blank=True)
+    priority = models.FloatField(default=0.0, help_text="Higher is read first when the project orders by priority")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "study_instance_uid"], name="case_unique_study_per_project")
+        ]
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"case {self.pk} ({self.patient_key[:8]})"
+
+
+class Series(models.Model):
+    class Plane(models.TextChoices):
+        SAGITTAL = "sagittal", "Sagittal"
+        AXIAL = "axial", "Axial"
+        CORONAL = "coronal", "Coronal"
+        OTHER = "other", "Other"
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="series")
+    series_instance_uid = models.CharField(max_length=64)
+    series_number = models.IntegerField(null=True, blank=True)
+    description = models.CharField(max_length=128, blank=True)
+    plane = models.CharField(max_length=16, choices=Plane, default=Plane.OTHER)
+    sequence = models.CharField(max_length=64, blank=True, help_text="e.g. T2 (from the series description)")
+    slice_thickness = models.FloatField(null=True, blank=True)
+    manufacturer = models.CharField(max_length=64, blank=True)
+    manufacturer_model = models.CharField(max_length=64, blank=True)
+    field_strength = models.FloatField(null=True, blank=True)
+    repetition_time = models.FloatField(null=True, blank=True)
+    echo_time = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["case", "series_instance_uid"], name="series_unique_uid_per_case")
+        ]
+        ordering = ["series_number", "id"]
+
+    def __str__(self):
+        return f"{self.plane} series {self.series_number} of case {self.case_id}"
+
+
+class Instance(models.Model):
+    """One de-identified DICOM file in storage."""
+
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="instances")
+    sop_instance_uid = models.CharField(max_length=64)
+    file = models.FileField(max_length=255)
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.PositiveIntegerField()
+    transfer_syntax_uid = models.CharField(max_length=64)
+    instance_number = models.IntegerField(null=True, blank=True)
+    slice_position = models.FloatField(null=True, blank=True, help_text="mm along the series' slice normal")
+    rows = models.PositiveIntegerField()
+    columns = models.PositiveIntegerField()
+    pixel_spacing_row = models.FloatField(null=True, blank=True)
+    pixel_spacing_column = models.FloatField(null=True, blank=True)
+    window_center = models.FloatField(null=True, blank=True)
+    window_width = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["series", "sop_instance_uid"], name="instance_unique_sop_per_series")
+        ]
+        ordering = ["slice_position", "instance_number", "id"]
+
+    def __str__(self):
+        return f"instance {self.instance_number} of series {self.series_id}"
+
+
+class Assignment(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="assignments")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    role = models.CharField(max_length=16, choices=[(Role.READER, "Reader"), (Role.SENIOR, "Senior")])
+    assigned_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["case", "user", "role"], name="assignment_unique_case_user_role")
+        ]
+
+    def __str__(self):
+        return f"{self.user} as {self.role} on case {self.case_id}"
+
+
+class Read(models.Model):
+    """One reader's findings for one case. Submitted reads are immutable: a correction is a new version."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SUBMITTED = "submitted", "Submitted"
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="reads")
+    reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reads")
+    version = models.PositiveIntegerField(default=1)
+    supersedes = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
+    )
+    status = models.CharField(max_length=16, choices=Status, default=Status.DRAFT)
+    opened_at = models.DateTimeField()
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    active_seconds = models.FloatField(default=0.0, help_text="Time on task, paused while the tab is hidden or idle")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["case", "reader", "version"], name="read_unique_version"),
+        ]
+
+    def __str__(self):
+        return f"read v{self.version} of case {self.case_id} by {self.reader}"
+
+
+class Source(models.TextChoices):
+    HUMAN = "human", "Human"
+    MODEL = "model", "Model"
+
+
+class Finding(models.Model):
+    """A value for one finding at one disc level, optionally with a box on one instance.
+
+    Model output and human labels are stored apart: a model finding has no read and keeps its model version
+    and score; a reader's edit of it is a new human finding on the reader's read.
+    """
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="findings")
+    read = models.ForeignKey(Read, null=True, blank=True, on_delete=models.CASCADE, related_name="findings")
+    disc_level = models.CharField(max_length=8)
+    finding_type = models.CharField(max_length=32)
+    value = models.CharField(max_length=32)
+    instance = models.ForeignKey(Instance, null=True, blank=True, on_delete=models.CASCADE)
+    x0 = models.FloatField(null=True, blank=True)
+    y0 = models.FloatField(null=True, blank=True)
+    x1 = models.FloatField(null=True, blank=True)
+    y1 = models.FloatField(null=True, blank=True)
+    source = models.CharField(max_length=8, choices=Source, default=Source.HUMAN)
+    model_version = models.CharField(max_length=64, blank=True)
+    score = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["case", "disc_level", "finding_type"])]
+
+    def __str__(self):
+        return f"{self.disc_level} {self.finding_type}={self.value} ({self.source})"
+
+
+class GroundTruthItem(models.Model):
+    class Provenance(models.TextChoices):
+        AGREEMENT = "agreement", "Readers agreed"
+        READER_A = "reader_a", "Senior took reader A"
+        READER_B = "reader_b", "Senior took reader B"
+        SENIOR = "senior", "Senior's own"
+        IMPORTED = "imported", "Imported reference"
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="ground_truth")
+    disc_level = models.CharField(max_length=8)
+    finding_type = models.CharField(max_length=32)
+    value = models.CharField(max_length=32)
+    instance = models.ForeignKey(Instance, null=True, blank=True, on_delete=models.CASCADE)
+    x0 = models.FloatField(null=True, blank=True)
+    y0 = models.FloatField(null=True, blank=True)
+    x1 = models.FloatField(null=True, blank=True)
+    y1 = models.FloatField(null=True, blank=True)
+    provenance = models.CharField(max_length=16, choices=Provenance)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"GT {self.disc_level} {self.finding_type}={self.value} ({self.provenance})"
+
+
+class AuditEvent(models.Model):
+    """Append-only log of every change: who did what to which object, when, with what payload."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    action = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64, blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.object_type}:{self.object_id}"

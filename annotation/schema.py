@@ -1,0 +1,152 @@
+"""The label schema: the one owner of disc levels, findings, their values and the detector classes.
+
+Everything that needs to know what a valid finding is (services validating reads, the ML backend mapping
+detector classes, exports) asks this module; nothing else keeps its own list.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+LUMBAR_LEVELS = ["L1/L2", "L2/L3", "L3/L4", "L4/L5", "L5/S1"]
+ALL_LEVELS = [f"T{n}/T{n + 1}" for n in range(9, 12)] + ["T12/L1"] + LUMBAR_LEVELS
+
+SCHEMA_VERSION = 1
+
+# Default project template (design.md, "Label schema"). Values are strings on the wire and in the database so
+# that every finding is stored the same way; `scale` says how statistics treat them.
+DEFAULT_SCHEMA: dict = {
+    "version": SCHEMA_VERSION,
+    "levels": LUMBAR_LEVELS,
+    "findings": [
+        {
+            "name": "pfirrmann",
+            "label": "Pfirrmann grade",
+            "values": ["1", "2", "3", "4", "5"],
+            "scale": "ordinal",
+            "planes": ["sagittal"],
+            # Every disc has a grade, so every grade is a detector class.
+            "classes": {"1": "disc_p1", "2": "disc_p2", "3": "disc_p3", "4": "disc_p4", "5": "disc_p5"},
+        },
+        {
+            "name": "herniation",
+            "label": "Herniation",
+            "values": ["none", "bulge", "protrusion", "extrusion", "sequestration"],
+            "scale": "ordinal",
+            "planes": ["sagittal", "axial"],
+            "classes": {
+                "bulge": "herniation_bulge",
+                "protrusion": "herniation_protrusion",
+                "extrusion": "herniation_extrusion",
+                "sequestration": "herniation_sequestration",
+            },
+        },
+        {
+            "name": "hiz",
+            "label": "High-intensity zone",
+            "values": ["absent", "present"],
+            "scale": "binary",
+            "planes": ["sagittal", "axial"],
+            "classes": {"present": "hiz"},
+        },
+        {
+            "name": "schmorl",
+            "label": "Schmorl's node",
+            "values": ["absent", "present"],
+            "scale": "binary",
+            "planes": ["sagittal"],
+            "classes": {"present": "schmorl"},
+        },
+        {
+            "name": "listhesis",
+            "label": "Meyerding grade",
+            "values": ["0", "1", "2", "3", "4"],
+            "scale": "ordinal",
+            "planes": ["sagittal"],
+            "classes": {"1": "listhesis", "2": "listhesis", "3": "listhesis", "4": "listhesis"},
+        },
+    ],
+}
+
+
+class SchemaError(ValueError):
+    """A schema or a finding that does not fit its schema."""
+
+
+@dataclass(frozen=True)
+class FindingSpec:
+    name: str
+    values: tuple[str, ...]
+    scale: str
+    classes: dict
+
+
+def default_schema() -> dict:
+    return copy.deepcopy(DEFAULT_SCHEMA)
+
+
+def schema_validate(schema: dict) -> dict:
+    """Checks a project's schema and returns it; raises SchemaError with the first problem found."""
+    if not isinstance(schema, dict):
+        raise SchemaError("schema must be an object")
+    levels = schema.get("levels")
+    if not levels or not isinstance(levels, list) or any(level not in ALL_LEVELS for level in levels):
+        raise SchemaError(f"levels must be a non-empty list drawn from {ALL_LEVELS}")
+    findings = schema.get("findings")
+    if not findings or not isinstance(findings, list):
+        raise SchemaError("findings must be a non-empty list")
+    names = set()
+    for finding in findings:
+        name = finding.get("name") if isinstance(finding, dict) else None
+        if not name or name in names:
+            raise SchemaError(f"finding names must be present and unique (got {name!r})")
+        names.add(name)
+        values = finding.get("values")
+        if not values or not isinstance(values, list) or len(set(values)) != len(values):
+            raise SchemaError(f"finding {name!r}: values must be a non-empty list without repeats")
+        if finding.get("scale") not in {"ordinal", "nominal", "binary"}:
+            raise SchemaError(f"finding {name!r}: scale must be ordinal, nominal or binary")
+        unknown = set(finding.get("classes", {})) - set(values)
+        if unknown:
+            raise SchemaError(f"finding {name!r}: classes for unknown values {sorted(unknown)}")
+    return schema
+
+
+def finding_specs(schema: dict) -> dict[str, FindingSpec]:
+    return {
+        f["name"]: FindingSpec(f["name"], tuple(f["values"]), f["scale"], dict(f.get("classes", {})))
+        for f in schema["findings"]
+    }
+
+
+def finding_validate(schema: dict, *, disc_level: str, finding_type: str, value: str) -> None:
+    """Raises SchemaError unless the level, finding and value exist in this schema."""
+    if disc_level not in schema["levels"]:
+        raise SchemaError(f"unknown disc level {disc_level!r}; expected one of {schema['levels']}")
+    specs = finding_specs(schema)
+    if finding_type not in specs:
+        raise SchemaError(f"unknown finding {finding_type!r}; expected one of {sorted(specs)}")
+    if str(value) not in specs[finding_type].values:
+        raise SchemaError(
+            f"{value!r} is not a valid {finding_type} value; expected one of {list(specs[finding_type].values)}"
+        )
+
+
+def detector_classes(schema: dict) -> list[str]:
+    """Detector class names in a stable order (the order of the schema), without repeats."""
+    classes: list[str] = []
+    for finding in schema["findings"]:
+        for class_name in finding.get("classes", {}).values():
+            if class_name not in classes:
+                classes.append(class_name)
+    return classes
+
+
+def class_to_finding(schema: dict, class_name: str) -> tuple[str, str]:
+    """Maps a detector class back to (finding_type, value); a class shared by several values (listhesis)
+    maps to its lowest positive value, as a box alone cannot tell the grade."""
+    for finding in schema["findings"]:
+        for value, name in finding.get("classes", {}).items():
+            if name == class_name:
+                return finding["name"], value
+    raise SchemaError(f"unknown detector class {class_name!r}")

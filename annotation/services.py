@@ -1,0 +1,228 @@
+"""Writes: every change to cases, reads and ground truth goes through a function here, with its audit row."""
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+
+from annotation.dicom import (
+    ZIP_MAGIC,
+    DicomRejected,
+    ParsedInstance,
+    looks_like_dicom,
+    parse_and_deidentify,
+    zip_members,
+)
+from annotation.models import Assignment, AuditEvent, Case, Instance, Project, ReaderProfile, Role, Series
+from annotation.schema import default_schema, schema_validate
+
+logger = logging.getLogger(__name__)
+
+
+class ImportRejected(Exception):
+    """The whole upload was refused; nothing was stored. `errors` lists (file name, reason)."""
+
+    def __init__(self, errors: list[tuple[str, str]], status_code: int = 400):
+        super().__init__("; ".join(f"{name}: {reason}" for name, reason in errors))
+        self.errors = errors
+        self.status_code = status_code
+
+
+@dataclass
+class ImportResult:
+    case_ids: list[int] = field(default_factory=list)
+    series_count: int = 0
+    instances_created: int = 0
+    instances_existing: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "case_ids": self.case_ids,
+            "series": self.series_count,
+            "instances_created": self.instances_created,
+            "instances_existing": self.instances_existing,
+            "skipped": [{"file": name, "reason": reason} for name, reason in self.skipped],
+        }
+
+
+def audit_log(*, actor, action: str, target, payload: dict | None = None) -> AuditEvent:
+    return AuditEvent.objects.create(
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        action=action,
+        object_type=target.__class__.__name__.lower(),
+        object_id=str(target.pk),
+        payload=payload or {},
+    )
+
+
+def _expand(sources: Iterable[tuple[str, bytes, bool]]) -> Iterable[tuple[str, bytes, bool]]:
+    for name, content, from_container in sources:
+        if content[:4] == ZIP_MAGIC:
+            for member_name, member in zip_members(
+                content,
+                name=name,
+                max_file_bytes=settings.DICOM_MAX_FILE_BYTES,
+                max_total_bytes=settings.DICOM_MAX_UPLOAD_BYTES,
+            ):
+                yield member_name, member, True
+        else:
+            yield name, content, from_container
+
+
+def dicom_check_all(sources: Iterable[tuple[str, bytes, bool]], *, site_code: str = "") -> tuple[list, list]:
+    """Parses and de-identifies every file; raises ImportRejected listing every bad file, else returns
+    (parsed instances, skipped (name, reason)). Nothing is written."""
+    parsed: list[ParsedInstance] = []
+    skipped: list[tuple[str, str]] = []
+    errors: list[tuple[str, str]] = []
+    status = 400
+    try:
+        for name, content, from_container in _expand(sources):
+            if len(content) > settings.DICOM_MAX_FILE_BYTES:
+                errors.append((name, f"file over the size limit of {settings.DICOM_MAX_FILE_BYTES} bytes"))
+                status = 413
+                continue
+            if from_container and not looks_like_dicom(content):
+                skipped.append((name, "not a DICOM file"))
+                continue
+            try:
+                instance = parse_and_deidentify(content, name=name, salt=settings.DEID_SALT, site_code=site_code)
+            except DicomRejected as rejection:
+                errors.append((rejection.name, rejection.reason))
+                continue
+            if instance is None:
+                skipped.append((name, "DICOMDIR index"))
+            else:
+                parsed.append(instance)
+    except DicomRejected as rejection:  # the container itself (zip-slip, over-size archive, corrupt zip)
+        raise ImportRejected([(rejection.name, rejection.reason)], rejection.status_code)
+    if errors:
+        raise ImportRejected(errors, status)
+    if not parsed:
+        raise ImportRejected([("upload", "no DICOM images found")])
+    return parsed, skipped
+
+
+def case_import(
+    *, project: Project, sources: Iterable[tuple[str, bytes, bool]], actor=None, site_code: str = ""
+) -> ImportResult:
+    """Stores a batch of DICOM files as cases, series and instances of `project`.
+
+    `sources` yields (name, bytes, from_container): from_container marks files found in a folder or zip, where
+    non-DICOM files are skipped; any other bad file rejects the whole batch. All files are checked before any is
+    stored; an instance whose (de-identified) SOP Instance UID the project already holds is counted as
+    existing, not stored twice. Raises ImportRejected, with nothing stored, on bad input.
+    """
+    parsed, skipped = dicom_check_all(sources, site_code=site_code)
+    result = ImportResult(skipped=skipped)
+    saved_files: list[str] = []
+    try:
+        with transaction.atomic():
+            for case in _store(project=project, parsed=parsed, result=result, saved_files=saved_files):
+                audit_log(actor=actor, action="case_import", target=case, payload=result.as_dict())
+    except BaseException:
+        # The database rolled back; the files written so far would be orphans.
+        for name in saved_files:
+            default_storage.delete(name)
+        raise
+    return result
+
+
+def _store(
+    *, project: Project, parsed: list[ParsedInstance], result: ImportResult, saved_files: list[str]
+) -> list[Case]:
+    existing = set(
+        Instance.objects.filter(
+            series__case__project=project, sop_instance_uid__in=[p.sop_instance_uid for p in parsed]
+        ).values_list("sop_instance_uid", flat=True)
+    )
+    cases: dict[str, Case] = {}
+    series_by_uid: dict[tuple[str, str], Series] = {}
+    new_instances: list[Instance] = []
+    for item in parsed:
+        case = cases.get(item.study_instance_uid)
+        if case is None:
+            case, _ = Case.objects.get_or_create(
+                project=project,
+                study_instance_uid=item.study_instance_uid,
+                defaults={
+                    "patient_key": item.patient_key,
+                    "site_code": item.site_code,
+                    "study_date": item.study_date,
+                    "modality": item.modality,
+                },
+            )
+            cases[item.study_instance_uid] = case
+            result.case_ids.append(case.pk)
+        key = (item.study_instance_uid, item.series_instance_uid)
+        series = series_by_uid.get(key)
+        if series is None:
+            series, _ = Series.objects.get_or_create(
+                case=case, series_instance_uid=item.series_instance_uid, defaults=item.series
+            )
+            series_by_uid[key] = series
+        if item.sop_instance_uid in existing:
+            result.instances_existing += 1
+            continue
+        existing.add(item.sop_instance_uid)  # the same file twice in one upload is stored once
+        path = f"dicom/{project.slug}/{item.study_instance_uid}/{item.series_instance_uid}/{item.sop_instance_uid}.dcm"
+        stored_name = default_storage.save(path, ContentFile(item.content))
+        saved_files.append(stored_name)
+        new_instances.append(
+            Instance(
+                series=series,
+                sop_instance_uid=item.sop_instance_uid,
+                file=stored_name,
+                sha256=hashlib.sha256(item.content).hexdigest(),
+                size_bytes=len(item.content),
+                **item.instance,
+            )
+        )
+    Instance.objects.bulk_create(new_instances)
+    result.instances_created = len(new_instances)
+    result.series_count = len(series_by_uid)
+    return list(cases.values())
+
+
+# Projects, users and assignments ---------------------------------------------------------------------------
+
+def roles_ensure() -> None:
+    for role in Role:
+        Group.objects.get_or_create(name=role.value)
+
+
+@transaction.atomic
+def project_create(*, slug: str, name: str, actor=None, label_schema: dict | None = None, **options) -> Project:
+    schema = schema_validate(label_schema or default_schema())
+    project = Project.objects.create(
+        slug=slug, name=name, label_schema=schema, schema_version=schema.get("version", 1), **options
+    )
+    audit_log(actor=actor, action="project_create", target=project, payload={"slug": slug})
+    return project
+
+
+@transaction.atomic
+def user_set_role(*, user, role: str, specialty: str = "", years_experience: int = 0, actor=None) -> None:
+    roles_ensure()
+    user.groups.add(Group.objects.get(name=Role(role).value))
+    if role in (Role.READER, Role.SENIOR):
+        ReaderProfile.objects.update_or_create(
+            user=user, defaults={"specialty": specialty, "years_experience": years_experience}
+        )
+    audit_log(actor=actor, action="user_set_role", target=user, payload={"role": role})
+
+
+@transaction.atomic
+def case_assign(*, case: Case, user, role: str, actor=None) -> Assignment:
+    assignment, created = Assignment.objects.get_or_create(case=case, user=user, role=Role(role).value)
+    if created:
+        audit_log(actor=actor, action="case_assign", target=case, payload={"user": user.username, "role": role})
+    return assignment
