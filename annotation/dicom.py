@@ -5,6 +5,7 @@ first and store it only when every file passed (a rejected upload leaves nothing
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import io
@@ -207,10 +208,16 @@ def parse_and_deidentify(content: bytes, *, name: str, salt: str, site_code: str
     )
 
 
-def _deidentify(ds: pydicom.Dataset, *, salt: str, patient_key: str) -> None:
+@functools.lru_cache(maxsize=4)
+def _anonymizer(salt: str) -> Anonymizer:
     # Seeded with the salt, dicognito maps each original UID, name and ID to the same replacement every time,
-    # which keeps re-imports idempotent and keeps the slices of one study together.
-    Anonymizer(seed=salt).anonymize(ds)
+    # which keeps re-imports idempotent and keeps the slices of one study together. Building one costs more
+    # than using it, and a seeded one holds no per-file state, so it is shared.
+    return Anonymizer(seed=salt)
+
+
+def _deidentify(ds: pydicom.Dataset, *, salt: str, patient_key: str) -> None:
+    _anonymizer(salt).anonymize(ds)
     for keyword in REMOVED_KEYWORDS:
         if keyword in ds:
             del ds[keyword]

@@ -9,6 +9,8 @@ from annotation.models import Role
 @pytest.fixture(autouse=True)
 def media_root(tmp_path, settings):
     settings.MEDIA_ROOT = tmp_path / "media"
+    # PBKDF2's deliberate slowness costs ~0.3 s per user; tests create many.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     return settings.MEDIA_ROOT
 
 

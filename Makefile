@@ -1,0 +1,49 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+# Each creates the virtual environment and installs what is missing first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# The stamp names the requirements' checksum, so an edited requirements.txt reinstalls.
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
+
+.PHONY: install demo test test-fast bench clean
+
+VENDOR := frontend/static/vendor/.installed
+
+install: $(STAMP) $(VENDOR)
+
+# The viewer's browser bundles come from the npm registry at set-up and are not committed.
+$(VENDOR): package.json
+	npm install --no-audit --no-fund --no-package-lock --loglevel=error
+	mkdir -p frontend/static/vendor
+	cp node_modules/cornerstone-core/dist/cornerstone.min.js \
+	   node_modules/cornerstone-math/dist/cornerstoneMath.min.js \
+	   node_modules/cornerstone-tools/dist/cornerstoneTools.min.js \
+	   node_modules/cornerstone-wado-image-loader/dist/cornerstoneWADOImageLoader.bundle.min.js \
+	   node_modules/cornerstone-wado-image-loader/dist/index.worker.bundle.min.worker.js \
+	   node_modules/dicom-parser/dist/dicomParser.min.js \
+	   node_modules/hammerjs/hammer.min.js frontend/static/vendor/
+	touch $@
+
+$(STAMP): requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch first, pinned: it lies on local disk; an unpinned torch would download a multi-GB build.
+	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install -q -r requirements.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+demo: install
+	$(BIN)/python manage.py demo
+
+test: install
+	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow and not browser and not worker"
+
+bench: install
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) var

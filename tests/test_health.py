@@ -1,0 +1,55 @@
+"""The health endpoint, and a real Celery worker on the real broker answering through it."""
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from django.db import connection
+
+
+@pytest.mark.django_db
+def test_health_reports_database_up(client):
+    response = client.get("/api/health")
+    assert response.status_code == 200
+    assert response.json()["status"] == "UP"
+    assert response.json()["database"] == connection.vendor
+
+
+@pytest.fixture
+def celery_worker_process(settings, tmp_path):
+    if not os.environ.get("CELERY_BROKER_URL") or connection.vendor != "postgresql":
+        pytest.skip("needs CELERY_BROKER_URL and PostgreSQL (the CI set-up)")
+    db = connection.settings_dict
+    env = dict(os.environ, DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+               SPINEREAD_VAR_DIR=str(tmp_path))
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "spineplatform", "worker", "--pool=solo", "--concurrency=1",
+         "--loglevel=WARNING", "-n", f"test-{os.getpid()}@%h"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    yield worker
+    worker.terminate()
+    worker.wait(timeout=20)
+
+
+@pytest.mark.worker
+@pytest.mark.django_db
+def test_health_with_worker_runs_a_task_on_a_real_worker(client, celery_worker_process):
+    deadline = time.monotonic() + 60
+    while True:
+        response = client.get("/api/health", {"worker": "1", "timeout": "3"})
+        if response.status_code == 200 or time.monotonic() > deadline:
+            break
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["broker"] == "redis"
+    assert body["worker"]["database"] == "ok" and body["worker"]["worker"]
+
+
+@pytest.mark.django_db
+def test_health_without_worker_says_down(client, settings):
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        pytest.skip("tasks run in process: there is no worker to miss")
+    response = client.get("/api/health", {"worker": "1", "timeout": "0.5"})
+    assert response.status_code == 503 and response.json()["status"] == "DOWN"
