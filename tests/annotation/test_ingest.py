@@ -160,9 +160,10 @@ def test_deidentification_leaves_no_original_identifier_in_files_or_rows(project
         for keyword in ("PatientName", "PatientID", "PatientBirthDate", "InstitutionName", "PatientAddress",
                         "ReferringPhysicianName", "AccessionNumber"):
             value = str(ds.get(keyword, "")).strip()
-            if len(value) >= 4:
+            # CT_small's institution is its vendor's name, which the Manufacturer attribute rightly keeps.
+            if len(value) >= 4 and value not in str(ds.get("Manufacturer", "")):
                 identifiers.add(value)
-    assert {"CompressedSamples^MR1", "PHANTOM-0000"} & identifiers or len(identifiers) > 5
+    assert {"CompressedSamples^MR1", "4MR1", "CompressedSamples^CT1", "1CT1"} <= identifiers
 
     for path in sources:
         import_path(project, path)
