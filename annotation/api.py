@@ -8,12 +8,23 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import selectors, services
+from annotation.models import Case, Read
 from annotation.serializers import (
+    AdjudicationListSerializer,
+    AdjudicationSerializer,
+    BalancedAssignSerializer,
     CaseDetailSerializer,
     CaseListSerializer,
     DicomUploadSerializer,
     ImportResultSerializer,
+    FindingSerializer,
+    GroundTruthSerializer,
     ProjectSerializer,
+    ReadInputSerializer,
+    ReadSerializer,
+    ReassignSerializer,
+    ResolveSerializer,
+    WorklistRowSerializer,
 )
 
 
@@ -92,3 +103,211 @@ class InstanceDicomApi(APIView):
         response = FileResponse(instance.file.open("rb"), content_type="application/dicom")
         response["Cache-Control"] = "private, max-age=3600"
         return response
+
+
+# Reading and adjudication -------------------------------------------------------------------------------------
+
+def _error(error: Exception, status_code: int = 400) -> Response:
+    return Response({"detail": str(error)}, status=getattr(error, "status_code", status_code))
+
+
+def _finding_inputs(validated: dict) -> list | None:
+    if "findings" not in validated:
+        return None
+    return [
+        services.FindingInput(
+            disc_level=f["disc_level"], finding_type=f["finding_type"], value=f["value"],
+            instance_id=f.get("instance"), box=tuple(f["box"]) if f.get("box") else None,
+            review_action=f.get("review_action", ""), model_finding_id=f.get("model_finding"),
+        )
+        for f in validated["findings"]
+    ]
+
+
+def _read_response(read, status_code=200) -> Response:
+    read = Read.objects.prefetch_related("findings").select_related("reader").get(pk=read.pk)
+    return Response(ReadSerializer(read).data, status=status_code)
+
+
+class WorklistApi(APIView):
+    @extend_schema(responses=WorklistRowSerializer(many=True))
+    def get(self, request):
+        return Response(WorklistRowSerializer(selectors.worklist_for_reader(request.user), many=True).data)
+
+
+class MyReadApi(APIView):
+    """The requesting reader's current read of a case: GET it, POST to open it (starts the clock)."""
+
+    @extend_schema(responses=ReadSerializer)
+    def get(self, request, case_id):
+        case = selectors.case_get_for(request.user, case_id)
+        read = selectors.current_read_for(request.user, case)
+        if read is None:
+            return Response({"detail": "no read yet; POST to open one"}, status=404)
+        return _read_response(read)
+
+    @extend_schema(request=None, responses=ReadSerializer)
+    def post(self, request, case_id):
+        case = selectors.case_get_for(request.user, case_id)
+        try:
+            read = services.read_open(case=case, reader=request.user)
+        except services.ReadingError as error:
+            return _error(error)
+        return _read_response(read)
+
+
+class MyReadDraftApi(APIView):
+    @extend_schema(request=ReadInputSerializer, responses=ReadSerializer)
+    def put(self, request, case_id):
+        case = selectors.case_get_for(request.user, case_id)
+        serializer = ReadInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        read = selectors.current_read_for(request.user, case)
+        if read is None:
+            return Response({"detail": "open the read first"}, status=404)
+        try:
+            read = services.read_save_draft(read=read, reader=request.user,
+                                            findings=_finding_inputs(serializer.validated_data) or [],
+                                            active_seconds=serializer.validated_data.get("active_seconds"))
+        except services.ReadingError as error:
+            return _error(error)
+        return _read_response(read)
+
+
+class MyReadSubmitApi(APIView):
+    @extend_schema(request=ReadInputSerializer, responses=ReadSerializer)
+    def post(self, request, case_id):
+        case = selectors.case_get_for(request.user, case_id)
+        serializer = ReadInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        read = selectors.current_read_for(request.user, case)
+        if read is None:
+            return Response({"detail": "open the read first"}, status=404)
+        try:
+            read = services.read_submit(read=read, reader=request.user,
+                                        findings=_finding_inputs(serializer.validated_data),
+                                        active_seconds=serializer.validated_data.get("active_seconds"))
+        except services.ReadingError as error:
+            return _error(error)
+        return _read_response(read)
+
+
+class ReadDetailApi(APIView):
+    @extend_schema(responses=ReadSerializer)
+    def get(self, request, read_id):
+        return _read_response(selectors.read_get_for(request.user, read_id))
+
+
+class ReadCorrectApi(APIView):
+    @extend_schema(request=None, responses={201: ReadSerializer})
+    def post(self, request, read_id):
+        read = selectors.read_get_for(request.user, read_id)
+        try:
+            correction = services.read_correct(read=read, reader=request.user)
+        except services.ReadingError as error:
+            return _error(error)
+        return _read_response(correction, 201)
+
+
+class CaseReadsApi(APIView):
+    @extend_schema(responses=ReadSerializer(many=True))
+    def get(self, request, case_id):
+        case = selectors.case_get_for(request.user, case_id)
+        reads = selectors.reads_visible_to(request.user, case).prefetch_related("findings").order_by("id")
+        return Response(ReadSerializer(reads, many=True).data)
+
+
+class GroundTruthApi(APIView):
+    @extend_schema(responses=GroundTruthSerializer(many=True))
+    def get(self, request, case_id):
+        case = selectors.case_get_for(request.user, case_id)
+        return Response(GroundTruthSerializer(selectors.ground_truth_for(request.user, case), many=True).data)
+
+
+class ModelFindingsApi(APIView):
+    @extend_schema(responses=FindingSerializer(many=True))
+    def get(self, request, case_id):
+        case = selectors.case_get_for(request.user, case_id)
+        return Response(FindingSerializer(selectors.model_findings_for(case), many=True).data)
+
+
+class AdjudicationListApi(APIView):
+    @extend_schema(responses=AdjudicationListSerializer(many=True))
+    def get(self, request):
+        queue = selectors.adjudication_queue_for(request.user).prefetch_related("items")
+        return Response(AdjudicationListSerializer(queue, many=True).data)
+
+
+class AdjudicationDetailApi(APIView):
+    @extend_schema(responses=AdjudicationSerializer)
+    def get(self, request, adjudication_id):
+        adjudication = selectors.adjudication_get_for(request.user, adjudication_id)
+        return Response(AdjudicationSerializer(adjudication).data)
+
+
+class AdjudicationResolveApi(APIView):
+    @extend_schema(request=ResolveSerializer, responses=AdjudicationSerializer)
+    def post(self, request, adjudication_id):
+        adjudication = selectors.adjudication_get_for(request.user, adjudication_id)
+        serializer = ResolveSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        decisions = [
+            services.DecisionInput(item_id=d["item"], choice=d["choice"], value=d.get("value"),
+                                   box=tuple(d["box"]) if d.get("box") else None, reason=d.get("reason", ""))
+            for d in serializer.validated_data["decisions"]
+        ]
+        try:
+            adjudication = services.adjudication_resolve(adjudication=adjudication, senior=request.user,
+                                                         decisions=decisions)
+        except services.ReadingError as error:
+            return _error(error)
+        return Response(AdjudicationSerializer(adjudication).data)
+
+
+class ProjectProgressApi(APIView):
+    permission_classes = [permissions.IsAuthenticated, IsCoordinator]
+
+    @extend_schema(responses={200: dict})
+    def get(self, request, slug):
+        return Response(selectors.project_progress(selectors.project_get_for(request.user, slug)))
+
+
+class BalancedAssignApi(APIView):
+    permission_classes = [permissions.IsAuthenticated, IsCoordinator]
+
+    @extend_schema(request=BalancedAssignSerializer, responses={200: dict})
+    def post(self, request, slug):
+        project = selectors.project_get_for(request.user, slug)
+        serializer = BalancedAssignSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            readers = selectors.users_with_role(data["readers"], "reader")
+            seniors = selectors.users_with_role(data["seniors"], "senior")
+            count = services.cases_assign_balanced(project=project, readers=readers, seniors=seniors,
+                                                   seed=data["seed"], actor=request.user)
+        except ValueError as error:
+            return _error(error)
+        return Response({"assigned_cases": count})
+
+
+class ReassignApi(APIView):
+    permission_classes = [permissions.IsAuthenticated, IsCoordinator]
+
+    @extend_schema(request=ReassignSerializer, responses={200: dict})
+    def post(self, request, slug):
+        project = selectors.project_get_for(request.user, slug)
+        serializer = ReassignSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            case = selectors.cases_visible_to(request.user, project=project).get(pk=data["case"])
+            from_user, to_user = (selectors.users_with_role([data["from_user"]], data["role"])[0],
+                                  selectors.users_with_role([data["to_user"]], data["role"])[0])
+            services.case_reassign(case=case, from_user=from_user, to_user=to_user, role=data["role"],
+                                   actor=request.user)
+        except Case.DoesNotExist:
+            return Response({"detail": "no such case in this project"}, status=404)
+        except ValueError as error:
+            return _error(error)
+        return Response({"case": case.pk, "role": data["role"], "user": data["to_user"]})

@@ -62,7 +62,14 @@ class Case(models.Model):
     study_date = models.DateField(null=True, blank=True, help_text="Shifted by de-identification")
     modality = models.CharField(max_length=16, blank=True)
     split = models.CharField(max_length=8, choices=Split, default=Split.UNASSIGNED, blank=True)
+    class Status(models.TextChoices):
+        UNREAD = "unread", "Not read yet"
+        IN_READING = "in_reading", "In reading"
+        ADJUDICATION = "adjudication", "Awaiting adjudication"
+        GROUND_TRUTH = "ground_truth", "Ground truth final"
+
     priority = models.FloatField(default=0.0, help_text="Higher is read first when the project orders by priority")
+    status = models.CharField(max_length=16, choices=Status, default=Status.UNREAD, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -165,6 +172,7 @@ class Read(models.Model):
     opened_at = models.DateTimeField()
     submitted_at = models.DateTimeField(null=True, blank=True)
     active_seconds = models.FloatField(default=0.0, help_text="Time on task, paused while the tab is hidden or idle")
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
@@ -178,6 +186,16 @@ class Read(models.Model):
 class Source(models.TextChoices):
     HUMAN = "human", "Human"
     MODEL = "model", "Model"
+
+
+class ReviewAction(models.TextChoices):
+    """What a reader did with a model pre-annotation (the data for measuring automation bias)."""
+
+    NONE = "", "No model suggestion"
+    ACCEPTED = "accepted", "Accepted unchanged"
+    EDITED = "edited", "Edited"
+    DELETED = "deleted", "Deleted"
+    ADDED = "added", "Added by the reader"
 
 
 class Finding(models.Model):
@@ -200,10 +218,19 @@ class Finding(models.Model):
     source = models.CharField(max_length=8, choices=Source, default=Source.HUMAN)
     model_version = models.CharField(max_length=64, blank=True)
     score = models.FloatField(null=True, blank=True)
+    review_action = models.CharField(max_length=16, choices=ReviewAction, default=ReviewAction.NONE, blank=True)
+    model_finding = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reviews",
+        help_text="The model pre-annotation this human finding accepts, edits or deletes",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         indexes = [models.Index(fields=["case", "disc_level", "finding_type"])]
+
+    @property
+    def box(self):
+        return None if self.x0 is None else (self.x0, self.y0, self.x1, self.y1)
 
     def __str__(self):
         return f"{self.disc_level} {self.finding_type}={self.value} ({self.source})"
@@ -233,6 +260,56 @@ class GroundTruthItem(models.Model):
 
     def __str__(self):
         return f"GT {self.disc_level} {self.finding_type}={self.value} ({self.provenance})"
+
+
+class Adjudication(models.Model):
+    """A case whose two reads disagree, waiting for (or decided by) a senior. Exactly one senior decides."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved"
+
+    case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="adjudication")
+    read_a = models.ForeignKey(Read, on_delete=models.PROTECT, related_name="+")
+    read_b = models.ForeignKey(Read, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=16, choices=Status, default=Status.OPEN, db_index=True)
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"adjudication of case {self.case_id} ({self.status})"
+
+
+class AdjudicationItem(models.Model):
+    """One disagreeing item: a value (value_a vs value_b) or a box only one reader drew or they drew apart."""
+
+    class Kind(models.TextChoices):
+        VALUE = "value", "Value"
+        BOX = "box", "Box"
+
+    class Decision(models.TextChoices):
+        UNDECIDED = "", "Undecided"
+        READER_A = "reader_a", "Reader A"
+        READER_B = "reader_b", "Reader B"
+        SENIOR = "senior", "Senior's own"
+
+    adjudication = models.ForeignKey(Adjudication, on_delete=models.CASCADE, related_name="items")
+    kind = models.CharField(max_length=8, choices=Kind)
+    disc_level = models.CharField(max_length=8)
+    finding_type = models.CharField(max_length=32)
+    value_a = models.CharField(max_length=32, null=True, blank=True)
+    value_b = models.CharField(max_length=32, null=True, blank=True)
+    instance = models.ForeignKey(Instance, null=True, blank=True, on_delete=models.CASCADE)
+    box_a = models.JSONField(null=True, blank=True)
+    box_b = models.JSONField(null=True, blank=True)
+    decision = models.CharField(max_length=16, choices=Decision, default=Decision.UNDECIDED, blank=True)
+    decided_value = models.CharField(max_length=32, null=True, blank=True)
+    decided_box = models.JSONField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
 
 
 class AuditEvent(models.Model):

@@ -1,6 +1,16 @@
 from rest_framework import serializers
 
-from annotation.models import Case, Instance, Project, Series
+from annotation.models import (
+    Adjudication,
+    AdjudicationItem,
+    Case,
+    Finding,
+    GroundTruthItem,
+    Instance,
+    Project,
+    Read,
+    Series,
+)
 
 
 class ProjectSerializer(serializers.ModelSerializer):
@@ -65,3 +75,122 @@ class ImportResultSerializer(serializers.Serializer):
     instances_created = serializers.IntegerField()
     instances_existing = serializers.IntegerField()
     skipped = serializers.ListField(child=serializers.DictField())
+
+
+# Reading and adjudication -------------------------------------------------------------------------------------
+
+class BoxField(serializers.ListField):
+    child = serializers.FloatField()
+
+    def __init__(self, **kwargs):
+        super().__init__(min_length=4, max_length=4, allow_null=True, required=False, **kwargs)
+
+
+class FindingInputSerializer(serializers.Serializer):
+    disc_level = serializers.CharField(max_length=8)
+    finding_type = serializers.CharField(max_length=32)
+    value = serializers.CharField(max_length=32)
+    instance = serializers.IntegerField(required=False, allow_null=True)
+    box = BoxField()
+    review_action = serializers.CharField(required=False, allow_blank=True, default="")
+    model_finding = serializers.IntegerField(required=False, allow_null=True)
+
+
+class ReadInputSerializer(serializers.Serializer):
+    findings = FindingInputSerializer(many=True, required=False, max_length=1000)
+    active_seconds = serializers.FloatField(required=False, min_value=0, max_value=24 * 3600)
+
+
+class FindingSerializer(serializers.ModelSerializer):
+    box = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Finding
+        fields = ["id", "disc_level", "finding_type", "value", "instance", "box", "source", "model_version",
+                  "score", "review_action", "model_finding"]
+
+    def get_box(self, finding) -> list[float] | None:
+        return list(finding.box) if finding.box else None
+
+
+class ReadSerializer(serializers.ModelSerializer):
+    reader = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    findings = FindingSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Read
+        fields = ["id", "case", "reader", "version", "supersedes", "status", "opened_at", "submitted_at",
+                  "active_seconds", "findings"]
+
+
+class GroundTruthSerializer(serializers.ModelSerializer):
+    box = serializers.SerializerMethodField()
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = GroundTruthItem
+        fields = ["id", "disc_level", "finding_type", "value", "instance", "box", "provenance", "decided_by",
+                  "reason"]
+
+    def get_box(self, item) -> list[float] | None:
+        return None if item.x0 is None else [item.x0, item.y0, item.x1, item.y1]
+
+
+class AdjudicationItemSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AdjudicationItem
+        fields = ["id", "kind", "disc_level", "finding_type", "value_a", "value_b", "instance", "box_a", "box_b",
+                  "decision", "decided_value", "decided_box", "reason"]
+
+
+class AdjudicationSerializer(serializers.ModelSerializer):
+    read_a = ReadSerializer(read_only=True)
+    read_b = ReadSerializer(read_only=True)
+    items = AdjudicationItemSerializer(many=True, read_only=True)
+    resolved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Adjudication
+        fields = ["id", "case", "status", "read_a", "read_b", "items", "resolved_by", "resolved_at", "created_at"]
+
+
+class AdjudicationListSerializer(serializers.ModelSerializer):
+    project = serializers.CharField(source="case.project.slug", read_only=True)
+    item_count = serializers.IntegerField(source="items.count", read_only=True)
+
+    class Meta:
+        model = Adjudication
+        fields = ["id", "case", "project", "status", "item_count", "created_at"]
+
+
+class DecisionSerializer(serializers.Serializer):
+    item = serializers.IntegerField()
+    choice = serializers.ChoiceField(choices=["reader_a", "reader_b", "senior"])
+    value = serializers.CharField(max_length=32, required=False, allow_null=True)
+    box = BoxField()
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class ResolveSerializer(serializers.Serializer):
+    decisions = DecisionSerializer(many=True, allow_empty=False)
+
+
+class WorklistRowSerializer(serializers.Serializer):
+    case = serializers.IntegerField(source="case.pk")
+    project = serializers.CharField(source="case.project.slug")
+    state = serializers.CharField()
+    read = serializers.IntegerField(source="read.pk", allow_null=True, default=None)
+    priority = serializers.FloatField(source="case.priority")
+
+
+class BalancedAssignSerializer(serializers.Serializer):
+    readers = serializers.ListField(child=serializers.CharField(), min_length=2)
+    seniors = serializers.ListField(child=serializers.CharField(), min_length=1)
+    seed = serializers.IntegerField(required=False, default=0)
+
+
+class ReassignSerializer(serializers.Serializer):
+    case = serializers.IntegerField()
+    from_user = serializers.CharField()
+    to_user = serializers.CharField()
+    role = serializers.ChoiceField(choices=["reader", "senior"])

@@ -1,4 +1,4 @@
-"""Writes: every change to cases, reads and ground truth goes through a function here, with its audit row."""
+"""DICOM ingest: one service behind the REST upload, the import_dicom command and the demo loader."""
 from __future__ import annotations
 
 import hashlib
@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -20,8 +19,8 @@ from annotation.dicom import (
     parse_and_deidentify,
     zip_members,
 )
-from annotation.models import Assignment, AuditEvent, Case, Instance, Project, ReaderProfile, Role, Series
-from annotation.schema import default_schema, schema_validate
+from annotation.models import Case, Instance, Project, Series
+from annotation.services.audit import audit_log
 
 logger = logging.getLogger(__name__)
 
@@ -51,16 +50,6 @@ class ImportResult:
             "instances_existing": self.instances_existing,
             "skipped": [{"file": name, "reason": reason} for name, reason in self.skipped],
         }
-
-
-def audit_log(*, actor, action: str, target, payload: dict | None = None) -> AuditEvent:
-    return AuditEvent.objects.create(
-        actor=actor if getattr(actor, "is_authenticated", False) else None,
-        action=action,
-        object_type=target.__class__.__name__.lower(),
-        object_id=str(target.pk),
-        payload=payload or {},
-    )
 
 
 def _expand(sources: Iterable[tuple[str, bytes, bool]]) -> Iterable[tuple[str, bytes, bool]]:
@@ -190,39 +179,3 @@ def _store(
     result.instances_created = len(new_instances)
     result.series_count = len(series_by_uid)
     return list(cases.values())
-
-
-# Projects, users and assignments ---------------------------------------------------------------------------
-
-def roles_ensure() -> None:
-    for role in Role:
-        Group.objects.get_or_create(name=role.value)
-
-
-@transaction.atomic
-def project_create(*, slug: str, name: str, actor=None, label_schema: dict | None = None, **options) -> Project:
-    schema = schema_validate(label_schema or default_schema())
-    project = Project.objects.create(
-        slug=slug, name=name, label_schema=schema, schema_version=schema.get("version", 1), **options
-    )
-    audit_log(actor=actor, action="project_create", target=project, payload={"slug": slug})
-    return project
-
-
-@transaction.atomic
-def user_set_role(*, user, role: str, specialty: str = "", years_experience: int = 0, actor=None) -> None:
-    roles_ensure()
-    user.groups.add(Group.objects.get(name=Role(role).value))
-    if role in (Role.READER, Role.SENIOR):
-        ReaderProfile.objects.update_or_create(
-            user=user, defaults={"specialty": specialty, "years_experience": years_experience}
-        )
-    audit_log(actor=actor, action="user_set_role", target=user, payload={"role": role})
-
-
-@transaction.atomic
-def case_assign(*, case: Case, user, role: str, actor=None) -> Assignment:
-    assignment, created = Assignment.objects.get_or_create(case=case, user=user, role=Role(role).value)
-    if created:
-        audit_log(actor=actor, action="case_assign", target=case, payload={"user": user.username, "role": role})
-    return assignment

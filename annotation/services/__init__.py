@@ -1,0 +1,31 @@
+"""Writes: every change to cases, reads and ground truth goes through a function here, with its audit row.
+
+Callers use `from annotation import services` and `services.case_import(...)`; the submodules group them.
+"""
+from annotation.services.audit import audit_log
+from annotation.services.ingest import ImportRejected, ImportResult, case_import, dicom_check_all
+from annotation.services.adjudication import AdjudicationConflict, DecisionInput, adjudication_resolve
+from annotation.services.projects import (
+    case_assign,
+    case_reassign,
+    cases_assign_balanced,
+    project_create,
+    roles_ensure,
+    user_set_role,
+)
+from annotation.services.reading import (
+    FindingInput,
+    ReadingError,
+    case_evaluate_agreement,
+    read_correct,
+    read_open,
+    read_save_draft,
+    read_submit,
+)
+
+__all__ = [
+    "AdjudicationConflict", "DecisionInput", "FindingInput", "ImportRejected", "ImportResult", "ReadingError",
+    "adjudication_resolve", "audit_log", "case_assign", "case_reassign", "cases_assign_balanced", "case_evaluate_agreement", "case_import",
+    "dicom_check_all", "project_create", "read_correct", "read_open", "read_save_draft", "read_submit",
+    "roles_ensure", "user_set_role",
+]

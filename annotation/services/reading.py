@@ -1,0 +1,265 @@
+"""Reading: drafts, submission, corrections, and the agreement check when the second read arrives."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from annotation.agreement import ReadItem, compare_reads
+from annotation.models import (
+    Adjudication,
+    AdjudicationItem,
+    Assignment,
+    Case,
+    Finding,
+    GroundTruthItem,
+    Instance,
+    Read,
+    ReviewAction,
+    Role,
+    Source,
+)
+from annotation.schema import SchemaError, finding_specs, finding_validate
+from annotation.services.audit import audit_log
+
+# Time on task may grow by at most the wall-clock time since the last save plus this much, so that a buggy or
+# hostile client cannot inflate reading times.
+ACTIVE_SECONDS_SLACK = 5.0
+
+
+class ReadingError(Exception):
+    """A request that cannot be honoured; `status_code` is the HTTP status the API answers with."""
+
+    def __init__(self, message: str, status_code: int = 400):
+        super().__init__(message)
+        self.status_code = status_code
+
+
+@dataclass(frozen=True)
+class FindingInput:
+    disc_level: str
+    finding_type: str
+    value: str
+    instance_id: int | None = None
+    box: tuple[float, float, float, float] | None = None
+    review_action: str = ""
+    model_finding_id: int | None = None
+
+
+def _validated_findings(case: Case, findings: list[FindingInput]) -> list[Finding]:
+    """Checks every finding against the project's schema and the case's images; builds unsaved rows."""
+    schema = case.project.label_schema
+    instance_ids = {f.instance_id for f in findings if f.instance_id is not None}
+    instances = {i.pk: i for i in Instance.objects.filter(pk__in=instance_ids, series__case=case)}
+    model_ids = {f.model_finding_id for f in findings if f.model_finding_id is not None}
+    model_findings = set(
+        Finding.objects.filter(pk__in=model_ids, case=case, source=Source.MODEL).values_list("pk", flat=True)
+    )
+    rows = []
+    seen_values = set()
+    for index, finding in enumerate(findings):
+        where = f"finding {index}"
+        try:
+            finding_validate(schema, disc_level=finding.disc_level, finding_type=finding.finding_type,
+                             value=finding.value)
+        except SchemaError as error:
+            raise ReadingError(f"{where}: {error}")
+        if finding.review_action not in ReviewAction.values:
+            raise ReadingError(f"{where}: unknown review action {finding.review_action!r}")
+        if finding.model_finding_id is not None and finding.model_finding_id not in model_findings:
+            raise ReadingError(f"{where}: model finding {finding.model_finding_id} is not a pre-annotation of this case")
+        box = finding.box
+        if box is not None:
+            instance = instances.get(finding.instance_id)
+            if instance is None:
+                raise ReadingError(f"{where}: a box needs an image of this case")
+            x0, y0, x1, y1 = box
+            if not (0 <= x0 < x1 <= instance.columns and 0 <= y0 < y1 <= instance.rows):
+                raise ReadingError(
+                    f"{where}: box {list(box)} is not inside the {instance.columns}x{instance.rows} image"
+                )
+        elif finding.finding_type and finding.review_action != ReviewAction.DELETED:
+            key = (finding.disc_level, finding.finding_type)
+            if key in seen_values:
+                raise ReadingError(f"{where}: {finding.finding_type} at {finding.disc_level} given twice")
+            seen_values.add(key)
+        rows.append(Finding(
+            case=case, disc_level=finding.disc_level, finding_type=finding.finding_type, value=str(finding.value),
+            instance_id=finding.instance_id if box is not None else None,
+            x0=box[0] if box else None, y0=box[1] if box else None, x1=box[2] if box else None,
+            y1=box[3] if box else None, source=Source.HUMAN, review_action=finding.review_action,
+            model_finding_id=finding.model_finding_id,
+        ))
+    return rows
+
+
+def _reader_assignment(case: Case, reader) -> Assignment:
+    assignment = Assignment.objects.filter(case=case, user=reader, role=Role.READER).first()
+    if assignment is None:
+        raise ReadingError("this case is not assigned to you as a reader", 404)
+    return assignment
+
+
+@transaction.atomic
+def read_open(*, case: Case, reader) -> Read:
+    """The reader's current read of the case: the open draft, else the latest submitted version, else a new
+    draft (the reading clock starts here)."""
+    _reader_assignment(case, reader)
+    latest = Read.objects.filter(case=case, reader=reader).order_by("-version").first()
+    if latest is not None:
+        return latest
+    read = Read.objects.create(case=case, reader=reader, version=1, opened_at=timezone.now())
+    if case.status == Case.Status.UNREAD:
+        Case.objects.filter(pk=case.pk, status=Case.Status.UNREAD).update(status=Case.Status.IN_READING)
+    audit_log(actor=reader, action="read_open", target=read, payload={"case": case.pk, "version": 1})
+    return read
+
+
+def _locked_draft(read: Read, reader) -> Read:
+    read = Read.objects.select_for_update().select_related("case__project").get(pk=read.pk)
+    if read.reader_id != reader.pk:
+        raise ReadingError("not your read", 404)
+    if read.status != Read.Status.DRAFT:
+        raise ReadingError("this read is submitted and cannot change; ask for a correction instead", 409)
+    return read
+
+
+def _store_findings(read: Read, findings: list[FindingInput], active_seconds: float | None) -> None:
+    rows = _validated_findings(read.case, findings)
+    read.findings.all().delete()
+    for row in rows:
+        row.read = read
+    Finding.objects.bulk_create(rows)
+    if active_seconds is not None:
+        elapsed = (timezone.now() - read.updated_at).total_seconds()
+        allowed = read.active_seconds + max(elapsed, 0) + ACTIVE_SECONDS_SLACK
+        read.active_seconds = max(read.active_seconds, min(float(active_seconds), allowed))
+
+
+@transaction.atomic
+def read_save_draft(*, read: Read, reader, findings: list[FindingInput], active_seconds: float | None = None) -> Read:
+    """Replaces the draft's findings (all validated first: a bad finding stores nothing)."""
+    read = _locked_draft(read, reader)
+    _store_findings(read, findings, active_seconds)
+    read.save()
+    audit_log(actor=reader, action="read_save_draft", target=read,
+              payload={"findings": len(findings), "active_seconds": round(read.active_seconds, 1)})
+    return read
+
+
+@transaction.atomic
+def read_submit(*, read: Read, reader, findings: list[FindingInput] | None = None,
+                active_seconds: float | None = None) -> Read:
+    """Submits the draft; it is immutable from now on. When this completes the second read of the case, the
+    reads are compared: agreement becomes ground truth, disagreement opens an adjudication."""
+    read = _locked_draft(read, reader)
+    if findings is not None:
+        _store_findings(read, findings, active_seconds)
+    project = read.case.project
+    if project.labelling_mode == project.LabellingMode.EXHAUSTIVE:
+        given = {(f.disc_level, f.finding_type) for f in read.findings.filter(instance__isnull=True)
+                 .exclude(review_action=ReviewAction.DELETED)}
+        schema = project.label_schema
+        missing = [f"{level} {name}" for level in schema["levels"] for name in finding_specs(schema)
+                   if (level, name) not in given]
+        if missing:
+            raise ReadingError(f"exhaustive project: {len(missing)} findings missing, e.g. {', '.join(missing[:3])}")
+    read.status = Read.Status.SUBMITTED
+    read.submitted_at = timezone.now()
+    read.save()
+    audit_log(actor=reader, action="read_submit", target=read,
+              payload={"case": read.case_id, "version": read.version, "active_seconds": round(read.active_seconds, 1)})
+    case_evaluate_agreement(case=read.case)
+    return read
+
+
+@transaction.atomic
+def read_correct(*, read: Read, reader) -> Read:
+    """A new draft version copying a submitted read; the submitted one is kept unchanged. Not once the case's
+    ground truth is final."""
+    read = Read.objects.select_for_update().select_related("case").get(pk=read.pk)
+    if read.reader_id != reader.pk:
+        raise ReadingError("not your read", 404)
+    if read.status != Read.Status.SUBMITTED or Read.objects.filter(supersedes=read).exists():
+        raise ReadingError("only the latest submitted read can be corrected", 409)
+    if read.case.status == Case.Status.GROUND_TRUTH:
+        raise ReadingError("the case's ground truth is final; it can no longer be corrected", 409)
+    correction = Read.objects.create(case=read.case, reader=reader, version=read.version + 1, supersedes=read,
+                                     opened_at=timezone.now(), active_seconds=0.0)
+    Finding.objects.bulk_create([
+        Finding(case=read.case, read=correction, disc_level=f.disc_level, finding_type=f.finding_type,
+                value=f.value, instance_id=f.instance_id, x0=f.x0, y0=f.y0, x1=f.x1, y1=f.y1, source=f.source,
+                review_action=f.review_action, model_finding_id=f.model_finding_id)
+        for f in read.findings.all()
+    ])
+    audit_log(actor=reader, action="read_correct", target=correction, payload={"supersedes": read.pk})
+    return correction
+
+
+def read_items(read: Read) -> list[ReadItem]:
+    return [
+        ReadItem(f.disc_level, f.finding_type, f.value, f.instance_id, f.box)
+        for f in read.findings.exclude(review_action=ReviewAction.DELETED)
+    ]
+
+
+def latest_submitted_reads(case: Case) -> list[Read]:
+    """The latest submitted read of each of the case's first two assigned readers, in order of submission."""
+    readers = list(Assignment.objects.filter(case=case, role=Role.READER).order_by("assigned_at", "id")
+                   .values_list("user_id", flat=True)[:2])
+    reads = []
+    for reader_id in readers:
+        read = (Read.objects.filter(case=case, reader_id=reader_id, status=Read.Status.SUBMITTED)
+                .order_by("-version").first())
+        if read is not None:
+            reads.append(read)
+    return sorted(reads, key=lambda r: (r.submitted_at, r.pk))
+
+
+def case_evaluate_agreement(*, case: Case) -> Adjudication | None:
+    """Once both reads are in: ground truth by agreement for what agrees; an adjudication for the rest."""
+    case = Case.objects.select_for_update().select_related("project").get(pk=case.pk)
+    if case.status == Case.Status.GROUND_TRUTH:
+        return None
+    reads = latest_submitted_reads(case)
+    if len(reads) < 2:
+        return None
+    project = case.project
+    negatives = {}
+    if project.labelling_mode == project.LabellingMode.POSITIVE_ONLY:
+        # A first value with no detector class is the negative one (none, absent, 0): what an unannotated
+        # finding means in a positive-only project. Pfirrmann has none, so a missing grade stays missing.
+        negatives = {name: spec.values[0] for name, spec in finding_specs(project.label_schema).items()
+                     if spec.values[0] not in spec.classes}
+    comparison = compare_reads(read_items(reads[0]), read_items(reads[1]),
+                               iou_threshold=project.box_iou_threshold, negative_values=negatives)
+    # A correction re-runs the comparison: what an earlier run wrote is replaced.
+    GroundTruthItem.objects.filter(case=case).delete()
+    Adjudication.objects.filter(case=case, status=Adjudication.Status.OPEN).delete()
+    GroundTruthItem.objects.bulk_create([
+        GroundTruthItem(case=case, disc_level=a.disc_level, finding_type=a.finding_type, value=a.value,
+                        instance_id=a.instance_id, x0=a.box[0] if a.box else None, y0=a.box[1] if a.box else None,
+                        x1=a.box[2] if a.box else None, y1=a.box[3] if a.box else None,
+                        provenance=GroundTruthItem.Provenance.AGREEMENT)
+        for a in comparison.agreed
+    ])
+    if not comparison.disagreements:
+        case.status = Case.Status.GROUND_TRUTH
+        case.save(update_fields=["status"])
+        audit_log(actor=None, action="ground_truth_by_agreement", target=case,
+                  payload={"items": len(comparison.agreed), "reads": [r.pk for r in reads]})
+        return None
+    adjudication = Adjudication.objects.create(case=case, read_a=reads[0], read_b=reads[1])
+    AdjudicationItem.objects.bulk_create([
+        AdjudicationItem(adjudication=adjudication, kind=d.kind, disc_level=d.disc_level,
+                         finding_type=d.finding_type, value_a=d.value_a, value_b=d.value_b,
+                         instance_id=d.instance_id, box_a=list(d.box_a) if d.box_a else None,
+                         box_b=list(d.box_b) if d.box_b else None)
+        for d in comparison.disagreements
+    ])
+    case.status = Case.Status.ADJUDICATION
+    case.save(update_fields=["status"])
+    audit_log(actor=None, action="adjudication_open", target=adjudication,
+              payload={"case": case.pk, "items": len(comparison.disagreements)})
+    return adjudication
