@@ -232,3 +232,13 @@ def users_with_role(usernames: list[str], role: str) -> list:
     if missing:
         raise ValueError(f"not a {role}: {', '.join(missing)}")
     return [users[name] for name in usernames]
+
+
+def users_in_role(role: str) -> QuerySet:
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(groups__name=role).order_by("username")
+
+
+def is_assigned_reader(user, case: Case) -> bool:
+    return _assigned(user, case, Role.READER)

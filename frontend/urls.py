@@ -7,5 +7,10 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.home, name="home"),
+    path("worklist/", views.worklist, name="worklist"),
+    path("cases/<int:case_id>/read/", views.case_read, name="case-read"),
+    path("adjudications/", views.adjudications, name="adjudications"),
+    path("adjudications/<int:adjudication_id>/", views.adjudication_detail, name="adjudication"),
     path("projects/<slug:slug>/", views.project_cases, name="project-cases"),
+    path("projects/<slug:slug>/assign/", views.project_assign, name="project-assign"),
 ]

@@ -1,24 +1,105 @@
+"""Pages. Each view asks the annotation selectors (which hold the access and blinding rules) and renders."""
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
-from annotation import selectors
+from annotation import selectors, services
+from annotation.models import Role
+from annotation.serializers import AdjudicationSerializer, CaseDetailSerializer
+
+
+def _context(request, **extra):
+    return {"roles": sorted(selectors.user_roles(request.user)), **extra}
 
 
 @login_required
 def home(request):
-    projects = selectors.projects_visible_to(request.user)
-    return render(request, "frontend/home.html", {
-        "projects": projects,
-        "roles": sorted(selectors.user_roles(request.user)),
-    })
+    roles = selectors.user_roles(request.user)
+    if roles == {Role.READER.value}:
+        return redirect("worklist")
+    if roles == {Role.SENIOR.value}:
+        return redirect("adjudications")
+    return render(request, "frontend/home.html", _context(request, projects=selectors.projects_visible_to(request.user)))
 
 
 @login_required
 def project_cases(request, slug):
     project = selectors.project_get_for(request.user, slug)
     cases = selectors.case_list_with_counts(selectors.cases_visible_to(request.user, project=project))
-    return render(request, "frontend/project_cases.html", {
-        "project": project,
-        "cases": cases.order_by("-priority", "id"),
-        "roles": sorted(selectors.user_roles(request.user)),
-    })
+    context = _context(request, project=project, cases=cases.order_by("-priority", "id"))
+    if selectors.is_coordinator(request.user):
+        context["progress"] = selectors.project_progress(project)
+        context["readers"] = selectors.users_in_role(Role.READER)
+        context["seniors"] = selectors.users_in_role(Role.SENIOR)
+    return render(request, "frontend/project_cases.html", context)
+
+
+@login_required
+@require_POST
+def project_assign(request, slug):
+    if not selectors.is_coordinator(request.user):
+        raise Http404("no such project")
+    project = selectors.project_get_for(request.user, slug)
+    try:
+        readers = selectors.users_with_role(request.POST.getlist("readers"), Role.READER)
+        seniors = selectors.users_with_role(request.POST.getlist("seniors"), Role.SENIOR)
+        count = services.cases_assign_balanced(project=project, readers=readers, seniors=seniors,
+                                               seed=int(request.POST.get("seed") or 0), actor=request.user)
+        messages.success(request, f"Assigned {count} unassigned case(s).")
+    except ValueError as error:
+        messages.error(request, str(error))
+    return redirect("project-cases", slug=slug)
+
+
+@login_required
+def worklist(request):
+    return render(request, "frontend/worklist.html", _context(request, rows=selectors.worklist_for_reader(request.user)))
+
+
+@login_required
+def case_read(request, case_id):
+    case = selectors.case_get_for(request.user, case_id)
+    if not selectors.is_assigned_reader(request.user, case):
+        raise Http404("no such case")
+    detail = CaseDetailSerializer(selectors.case_detail(case)).data
+    page = {
+        "caseId": case.pk,
+        "schema": case.project.label_schema,
+        "exhaustive": case.project.labelling_mode == case.project.LabellingMode.EXHAUSTIVE,
+        "series": _viewer_series(detail),
+    }
+    return render(request, "frontend/case_read.html", _context(request, case=case, page=page))
+
+
+@login_required
+def adjudications(request):
+    queue = selectors.adjudication_queue_for(request.user).prefetch_related("items")
+    return render(request, "frontend/adjudications.html", _context(request, queue=queue))
+
+
+@login_required
+def adjudication_detail(request, adjudication_id):
+    adjudication = selectors.adjudication_get_for(request.user, adjudication_id)
+    detail = CaseDetailSerializer(selectors.case_detail(adjudication.case)).data
+    page = {
+        "adjudicationId": adjudication.pk,
+        "schema": adjudication.case.project.label_schema,
+        "series": _viewer_series(detail),
+        "adjudication": AdjudicationSerializer(adjudication).data,
+        "model": [],
+    }
+    return render(request, "frontend/adjudication.html", _context(request, adjudication=adjudication, page=page))
+
+
+def _viewer_series(detail: dict) -> list[dict]:
+    """Sagittal first: the plane readers grade on."""
+    order = {"sagittal": 0, "axial": 1}
+    series = [
+        {"id": s["id"], "plane": s["plane"], "description": s["description"],
+         "instances": [{"id": i["id"], "url": i["url"], "rows": i["rows"], "columns": i["columns"]}
+                       for i in s["instances"]]}
+        for s in detail["series"] if s["instances"]
+    ]
+    return sorted(series, key=lambda s: order.get(s["plane"], 2))
