@@ -13,6 +13,7 @@ from annotation.serializers import (
     AdjudicationListSerializer,
     AdjudicationSerializer,
     BalancedAssignSerializer,
+    DraftReceiptSerializer,
     CaseDetailSerializer,
     CaseListSerializer,
     DicomUploadSerializer,
@@ -157,21 +158,20 @@ class MyReadApi(APIView):
 
 
 class MyReadDraftApi(APIView):
-    @extend_schema(request=ReadInputSerializer, responses=ReadSerializer)
+    """Autosave: called every few seconds by the reading page, so it answers with a short receipt, not the read."""
+
+    @extend_schema(request=ReadInputSerializer, responses=DraftReceiptSerializer)
     def put(self, request, case_id):
-        case = selectors.case_get_for(request.user, case_id)
         serializer = ReadInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        read = selectors.current_read_for(request.user, case)
-        if read is None:
-            return Response({"detail": "open the read first"}, status=404)
+        read = selectors.own_read_for_update(request.user, case_id)
         try:
             read = services.read_save_draft(read=read, reader=request.user,
                                             findings=_finding_inputs(serializer.validated_data) or [],
                                             active_seconds=serializer.validated_data.get("active_seconds"))
         except services.ReadingError as error:
             return _error(error)
-        return _read_response(read)
+        return Response(DraftReceiptSerializer(read).data)
 
 
 class MyReadSubmitApi(APIView):

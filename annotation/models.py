@@ -219,8 +219,10 @@ class Finding(models.Model):
     model_version = models.CharField(max_length=64, blank=True)
     score = models.FloatField(null=True, blank=True)
     review_action = models.CharField(max_length=16, choices=ReviewAction, default=ReviewAction.NONE, blank=True)
+    # DO_NOTHING keeps deleting a draft's findings to one DELETE (autosave's hot path); the database's foreign
+    # key still refuses to delete a model finding that a reader's finding refers to.
     model_finding = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reviews",
+        "self", null=True, blank=True, on_delete=models.DO_NOTHING, related_name="reviews",
         help_text="The model pre-annotation this human finding accepts, edits or deletes",
     )
     created_at = models.DateTimeField(auto_now_add=True)

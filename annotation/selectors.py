@@ -133,6 +133,17 @@ def ground_truth_for(user, case: Case) -> QuerySet[GroundTruthItem]:
     return GroundTruthItem.objects.filter(case=case).order_by("disc_level", "finding_type", "id")
 
 
+def own_read_for_update(user, case_id: int) -> Read:
+    """The requesting reader's latest read of a case they are assigned to read, in one query (autosave's path);
+    404 otherwise."""
+    read = (Read.objects.filter(case_id=case_id, reader=user, case__assignments__user=user,
+                                case__assignments__role=Role.READER)
+            .select_related("case__project").order_by("-version").first())
+    if read is None:
+        raise Http404("no open read of this case; open it first")
+    return read
+
+
 def current_read_for(user, case: Case) -> Read | None:
     return Read.objects.filter(case=case, reader=user).order_by("-version").first()
 

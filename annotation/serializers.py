@@ -123,6 +123,12 @@ class ReadSerializer(serializers.ModelSerializer):
                   "active_seconds", "findings"]
 
 
+class DraftReceiptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Read
+        fields = ["id", "case", "version", "status", "active_seconds", "updated_at"]
+
+
 class GroundTruthSerializer(serializers.ModelSerializer):
     box = serializers.SerializerMethodField()
     decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)

@@ -25,6 +25,7 @@ django.setup()
 
 import pydicom  # noqa: E402
 from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from annotation import services  # noqa: E402
@@ -37,6 +38,7 @@ def main():
     parser.add_argument("--instances", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    call_command("migrate", verbosity=0)
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

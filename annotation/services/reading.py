@@ -117,7 +117,7 @@ def read_open(*, case: Case, reader) -> Read:
 
 
 def _locked_draft(read: Read, reader) -> Read:
-    read = Read.objects.select_for_update().select_related("case__project").get(pk=read.pk)
+    read = Read.objects.select_for_update(of=("self",)).select_related("case__project").get(pk=read.pk)
     if read.reader_id != reader.pk:
         raise ReadingError("not your read", 404)
     if read.status != Read.Status.DRAFT:
