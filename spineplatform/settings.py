@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "annotation",
     "mlbackend",
@@ -128,6 +129,14 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "SpineRead API",
     "DESCRIPTION": "Lumbar spine MRI reading, adjudication, ML pre-annotation and reader studies.",
     "VERSION": "0.1.0",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "CaseStatusEnum": "annotation.models.Case.Status",
+        "ReadStatusEnum": "annotation.models.Read.Status",
+        "AdjudicationStatusEnum": "annotation.models.Adjudication.Status",
+    },
 }
 
 # Celery: with no broker configured, tasks run in process (the newcomer's default).

@@ -102,3 +102,10 @@ def test_openapi_schema_is_served(client, world):
     response = client.get("/api/schema/")
     assert response.status_code == 200
     assert b"/api/projects/{slug}/dicom/" in response.content
+
+
+def test_api_docs_are_served_without_a_cdn(client, world):
+    client.force_login(world["users"]["coordinator"])
+    page = client.get("/api/docs/")
+    assert page.status_code == 200
+    assert b"cdn" not in page.content.lower() and b"swagger-ui" in page.content

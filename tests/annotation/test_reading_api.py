@@ -344,3 +344,47 @@ def test_progress_counts(client, reading, reader, other_reader, coordinator):
     assert (pfirrmann["agreed"], pfirrmann["compared"]) == (4, 5)
     client.force_login(reader)
     assert client.get("/api/projects/lumbar/progress/").status_code == 403
+
+
+def test_model_pre_annotations_are_reviewed_and_kept_apart(client, reading, reader):
+    case, instance = reading["case"], reading["instance"]
+    model_box = Finding.objects.create(case=case, disc_level="L4/L5", finding_type="herniation", value="protrusion",
+                                       instance=instance, x0=10, y0=10, x1=20, y1=18, source="model",
+                                       model_version="yolo-v3", score=0.81)
+    model_grade = Finding.objects.create(case=case, disc_level="L4/L5", finding_type="pfirrmann", value="4",
+                                         source="model", model_version="yolo-v3", score=0.7)
+    client.force_login(reader)
+    shown = client.get(f"/api/cases/{case.pk}/model-findings/").json()
+    assert [(f["finding_type"], f["source"], f["model_version"]) for f in shown] == \
+        [("herniation", "model", "yolo-v3"), ("pfirrmann", "model", "yolo-v3")]
+
+    findings = [f for f in full_read() if not (f["disc_level"] == "L4/L5" and f["finding_type"] == "pfirrmann")]
+    findings += [
+        {"disc_level": "L4/L5", "finding_type": "pfirrmann", "value": "3", "review_action": "edited",
+         "model_finding": model_grade.pk},
+        {"disc_level": "L4/L5", "finding_type": "herniation", "value": "protrusion", "instance": instance.pk,
+         "box": [10, 10, 20, 18], "review_action": "deleted", "model_finding": model_box.pk},
+    ]
+    response = submit(client, reader, case, findings)
+
+    assert response.status_code == 200, response.content
+    read = Read.objects.get(reader=reader)
+    assert read.findings.get(model_finding=model_grade).review_action == "edited"
+    assert read.findings.get(model_finding=model_box).review_action == "deleted"
+    # the model's own rows are untouched and belong to no read
+    assert Finding.objects.filter(source="model", read__isnull=True).count() == 2
+    assert Finding.objects.get(pk=model_grade.pk).value == "4"
+
+
+def test_a_model_finding_of_another_case_cannot_be_referenced(client, reading, reader, project):
+    from tests.factories import CaseFactory
+
+    other = Finding.objects.create(case=CaseFactory(project=project), disc_level="L4/L5", finding_type="hiz",
+                                   value="present", source="model")
+    client.force_login(reader)
+    client.post(f"/api/cases/{reading['case'].pk}/read/")
+    response = client.put(f"/api/cases/{reading['case'].pk}/read/draft/", {"findings": [
+        {"disc_level": "L4/L5", "finding_type": "hiz", "value": "present", "review_action": "accepted",
+         "model_finding": other.pk}]}, content_type="application/json")
+    assert response.status_code == 400 and "not a pre-annotation of this case" in response.json()["detail"]
+    assert Read.objects.get(reader=reader).findings.count() == 0

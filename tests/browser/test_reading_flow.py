@@ -95,6 +95,13 @@ def read_case(page, live_server, case, reader, l4l5_grade):
     page.mouse.up()
     page.wait_for_selector("#boxes li >> text=L4/L5 pfirrmann")
     page.screenshot(path=str(ARTIFACTS / f"read_{reader}.png"))
+    # The draft is on the server: a closed or reloaded tab loses nothing.
+    page.click("#save")
+    page.wait_for_selector("#status >> text=Draft saved")
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']", timeout=30000)
+    assert page.input_value("select[data-level='L4/L5'][data-finding='pfirrmann']") == l4l5_grade
+    page.wait_for_selector("#boxes li >> text=L4/L5 pfirrmann")
     page.click("#submit")
     page.wait_for_selector("#status >> text=Submitted")
     page.screenshot(path=str(ARTIFACTS / f"read_{reader}_submitted.png"))

@@ -137,7 +137,7 @@
   }
 
   async function saveDraft(keepalive) {
-    if (state.submitted || !state.dirty && !keepalive) return;
+    if (state.submitted || !state.dirty) return;
     try {
       state.dirty = false;
       const read = await spineApi("PUT", `/api/cases/${page.caseId}/read/draft/`,
