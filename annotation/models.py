@@ -165,6 +165,9 @@ class Read(models.Model):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="reads")
     reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reads")
     version = models.PositiveIntegerField(default=1)
+    # "" is the project's blind double reading, which makes the ground truth. A reader study's sessions (an arm
+    # with or without model help, a repeat read after washout) are other contexts of the same case and reader.
+    context = models.CharField(max_length=64, blank=True, default="", db_index=True)
     supersedes = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
     )
@@ -176,7 +179,7 @@ class Read(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["case", "reader", "version"], name="read_unique_version"),
+            models.UniqueConstraint(fields=["case", "reader", "context", "version"], name="read_unique_version"),
         ]
 
     def __str__(self):

@@ -136,7 +136,7 @@ def ground_truth_for(user, case: Case) -> QuerySet[GroundTruthItem]:
 def own_read_for_update(user, case_id: int) -> Read:
     """The requesting reader's latest read of a case they are assigned to read, in one query (autosave's path);
     404 otherwise."""
-    read = (Read.objects.filter(case_id=case_id, reader=user, case__assignments__user=user,
+    read = (Read.objects.filter(case_id=case_id, reader=user, context="", case__assignments__user=user,
                                 case__assignments__role=Role.READER)
             .select_related("case__project").order_by("-version").first())
     if read is None:
@@ -145,7 +145,7 @@ def own_read_for_update(user, case_id: int) -> Read:
 
 
 def current_read_for(user, case: Case) -> Read | None:
-    return Read.objects.filter(case=case, reader=user).order_by("-version").first()
+    return Read.objects.filter(case=case, reader=user, context="").order_by("-version").first()
 
 
 def model_findings_for(case: Case) -> QuerySet[Finding]:
@@ -158,7 +158,7 @@ def worklist_for_reader(user) -> list[dict]:
     priority (set by active learning) or a random order fixed per reader."""
     assignments = Assignment.objects.filter(user=user, role=Role.READER).select_related("case__project")
     latest = {}
-    for read in Read.objects.filter(reader=user, case__in=[a.case_id for a in assignments]).order_by("version"):
+    for read in Read.objects.filter(reader=user, context="", case__in=[a.case_id for a in assignments]).order_by("version"):
         latest[read.case_id] = read
     rows = []
     for assignment in assignments:

@@ -111,6 +111,9 @@ DICOM_MAX_FILE_BYTES = int(os.environ.get("DICOM_MAX_FILE_BYTES", 64 * 1024 * 10
 DICOM_MAX_UPLOAD_BYTES = int(os.environ.get("DICOM_MAX_UPLOAD_BYTES", 1024 * 1024 * 1024))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Called with case_ids= once an import that stored new images commits: the composition point between the case
+# store and the ML backend (annotation imports no upper layer). Empty turns it off.
+SPINEREAD_AFTER_IMPORT = os.environ.get("SPINEREAD_AFTER_IMPORT", "")
 # Keys the stable pseudonymous patient key and the de-identification's UID/date mapping. Changing it breaks
 # idempotency of re-imports, so it is separate from SECRET_KEY and must be kept with the database.
 DEID_SALT = os.environ.get("DEID_SALT", "spineread-dev-deid-salt")

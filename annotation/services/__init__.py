@@ -5,6 +5,7 @@ Callers use `from annotation import services` and `services.case_import(...)`; t
 from annotation.services.audit import audit_log
 from annotation.services.ingest import ImportRejected, ImportResult, case_import, dicom_check_all
 from annotation.services.adjudication import AdjudicationConflict, DecisionInput, adjudication_resolve
+from annotation.services.model_output import ModelFindingInput, case_priorities_set, model_findings_replace
 from annotation.services.projects import (
     case_assign,
     case_reassign,
@@ -24,6 +25,7 @@ from annotation.services.reading import (
 )
 
 __all__ = [
+    "ModelFindingInput", "case_priorities_set", "model_findings_replace",
     "AdjudicationConflict", "DecisionInput", "FindingInput", "ImportRejected", "ImportResult", "ReadingError",
     "adjudication_resolve", "audit_log", "case_assign", "case_reassign", "cases_assign_balanced", "case_evaluate_agreement", "case_import",
     "dicom_check_all", "project_create", "read_correct", "read_open", "read_save_draft", "read_submit",

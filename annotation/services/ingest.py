@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.utils.module_loading import import_string
 
 from annotation.dicom import (
     ZIP_MAGIC,
@@ -117,6 +118,12 @@ def case_import(
         with transaction.atomic():
             for case in _store(project=project, parsed=parsed, result=result, saved_files=saved_files):
                 audit_log(actor=actor, action="case_import", target=case, payload=result.as_dict())
+            if result.instances_created and settings.SPINEREAD_AFTER_IMPORT:
+                # annotation imports no upper layer; the project names what runs after an import (the ML
+                # backend's pre-annotation), and it runs only once the rows are committed.
+                after_import = import_string(settings.SPINEREAD_AFTER_IMPORT)
+                case_ids = list(result.case_ids)
+                transaction.on_commit(lambda: after_import(case_ids=case_ids))
     except BaseException:
         # The database rolled back; the files written so far would be orphans.
         for name in saved_files:

@@ -106,7 +106,7 @@ def read_open(*, case: Case, reader) -> Read:
     """The reader's current read of the case: the open draft, else the latest submitted version, else a new
     draft (the reading clock starts here)."""
     _reader_assignment(case, reader)
-    latest = Read.objects.filter(case=case, reader=reader).order_by("-version").first()
+    latest = Read.objects.filter(case=case, reader=reader, context="").order_by("-version").first()
     if latest is not None:
         return latest
     read = Read.objects.create(case=case, reader=reader, version=1, opened_at=timezone.now())
@@ -185,7 +185,8 @@ def read_correct(*, read: Read, reader) -> Read:
         raise ReadingError("only the latest submitted read can be corrected", 409)
     if read.case.status == Case.Status.GROUND_TRUTH:
         raise ReadingError("the case's ground truth is final; it can no longer be corrected", 409)
-    correction = Read.objects.create(case=read.case, reader=reader, version=read.version + 1, supersedes=read,
+    correction = Read.objects.create(case=read.case, reader=reader, context=read.context, version=read.version + 1,
+                                     supersedes=read,
                                      opened_at=timezone.now(), active_seconds=0.0)
     Finding.objects.bulk_create([
         Finding(case=read.case, read=correction, disc_level=f.disc_level, finding_type=f.finding_type,
@@ -210,7 +211,7 @@ def latest_submitted_reads(case: Case) -> list[Read]:
                    .values_list("user_id", flat=True)[:2])
     reads = []
     for reader_id in readers:
-        read = (Read.objects.filter(case=case, reader_id=reader_id, status=Read.Status.SUBMITTED)
+        read = (Read.objects.filter(case=case, reader_id=reader_id, context="", status=Read.Status.SUBMITTED)
                 .order_by("-version").first())
         if read is not None:
             reads.append(read)
