@@ -10,5 +10,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/", include("annotation.urls")),
+    path("", include("mlbackend.urls")),
+    path("", include("studies.urls")),
     path("", include("frontend.urls")),
 ]
