@@ -191,6 +191,32 @@ class Source(models.TextChoices):
     MODEL = "model", "Model"
 
 
+def box_fields(box) -> dict:
+    """Model field values for an optional (x0, y0, x1, y1) box in pixels."""
+    x0, y0, x1, y1 = box if box is not None else (None, None, None, None)
+    return {"x0": x0, "y0": y0, "x1": x1, "y1": y1}
+
+
+class LevelFinding(models.Model):
+    """A value for one finding at one disc level, with an optional box (pixels) on one image of the case."""
+
+    disc_level = models.CharField(max_length=8)
+    finding_type = models.CharField(max_length=32)
+    value = models.CharField(max_length=32)
+    instance = models.ForeignKey(Instance, null=True, blank=True, on_delete=models.CASCADE)
+    x0 = models.FloatField(null=True, blank=True)
+    y0 = models.FloatField(null=True, blank=True)
+    x1 = models.FloatField(null=True, blank=True)
+    y1 = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def box(self):
+        return None if self.x0 is None else (self.x0, self.y0, self.x1, self.y1)
+
+
 class ReviewAction(models.TextChoices):
     """What a reader did with a model pre-annotation (the data for measuring automation bias)."""
 
@@ -201,7 +227,7 @@ class ReviewAction(models.TextChoices):
     ADDED = "added", "Added by the reader"
 
 
-class Finding(models.Model):
+class Finding(LevelFinding):
     """A value for one finding at one disc level, optionally with a box on one instance.
 
     Model output and human labels are stored apart: a model finding has no read and keeps its model version
@@ -210,14 +236,6 @@ class Finding(models.Model):
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="findings")
     read = models.ForeignKey(Read, null=True, blank=True, on_delete=models.CASCADE, related_name="findings")
-    disc_level = models.CharField(max_length=8)
-    finding_type = models.CharField(max_length=32)
-    value = models.CharField(max_length=32)
-    instance = models.ForeignKey(Instance, null=True, blank=True, on_delete=models.CASCADE)
-    x0 = models.FloatField(null=True, blank=True)
-    y0 = models.FloatField(null=True, blank=True)
-    x1 = models.FloatField(null=True, blank=True)
-    y1 = models.FloatField(null=True, blank=True)
     source = models.CharField(max_length=8, choices=Source, default=Source.HUMAN)
     model_version = models.CharField(max_length=64, blank=True)
     score = models.FloatField(null=True, blank=True)
@@ -233,15 +251,11 @@ class Finding(models.Model):
     class Meta:
         indexes = [models.Index(fields=["case", "disc_level", "finding_type"])]
 
-    @property
-    def box(self):
-        return None if self.x0 is None else (self.x0, self.y0, self.x1, self.y1)
-
     def __str__(self):
         return f"{self.disc_level} {self.finding_type}={self.value} ({self.source})"
 
 
-class GroundTruthItem(models.Model):
+class GroundTruthItem(LevelFinding):
     class Provenance(models.TextChoices):
         AGREEMENT = "agreement", "Readers agreed"
         READER_A = "reader_a", "Senior took reader A"
@@ -250,14 +264,6 @@ class GroundTruthItem(models.Model):
         IMPORTED = "imported", "Imported reference"
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="ground_truth")
-    disc_level = models.CharField(max_length=8)
-    finding_type = models.CharField(max_length=32)
-    value = models.CharField(max_length=32)
-    instance = models.ForeignKey(Instance, null=True, blank=True, on_delete=models.CASCADE)
-    x0 = models.FloatField(null=True, blank=True)
-    y0 = models.FloatField(null=True, blank=True)
-    x1 = models.FloatField(null=True, blank=True)
-    y1 = models.FloatField(null=True, blank=True)
     provenance = models.CharField(max_length=16, choices=Provenance)
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
     reason = models.TextField(blank=True)

@@ -101,16 +101,19 @@ class ReadInputSerializer(serializers.Serializer):
     active_seconds = serializers.FloatField(required=False, min_value=0, max_value=24 * 3600)
 
 
-class FindingSerializer(serializers.ModelSerializer):
+class LevelFindingSerializer(serializers.ModelSerializer):
     box = serializers.SerializerMethodField()
+
+    def get_box(self, item) -> list[float] | None:
+        return list(item.box) if item.box else None
+
+
+class FindingSerializer(LevelFindingSerializer):
 
     class Meta:
         model = Finding
         fields = ["id", "disc_level", "finding_type", "value", "instance", "box", "source", "model_version",
                   "score", "review_action", "model_finding"]
-
-    def get_box(self, finding) -> list[float] | None:
-        return list(finding.box) if finding.box else None
 
 
 class ReadSerializer(serializers.ModelSerializer):
@@ -129,17 +132,13 @@ class DraftReceiptSerializer(serializers.ModelSerializer):
         fields = ["id", "case", "version", "status", "active_seconds", "updated_at"]
 
 
-class GroundTruthSerializer(serializers.ModelSerializer):
-    box = serializers.SerializerMethodField()
+class GroundTruthSerializer(LevelFindingSerializer):
     decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
         model = GroundTruthItem
         fields = ["id", "disc_level", "finding_type", "value", "instance", "box", "provenance", "decided_by",
                   "reason"]
-
-    def get_box(self, item) -> list[float] | None:
-        return None if item.x0 is None else [item.x0, item.y0, item.x1, item.y1]
 
 
 class AdjudicationItemSerializer(serializers.ModelSerializer):

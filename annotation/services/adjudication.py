@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from annotation.models import Adjudication, AdjudicationItem, Assignment, Case, GroundTruthItem, Role
+from annotation.models import Adjudication, AdjudicationItem, Assignment, Case, GroundTruthItem, Role, box_fields
 from annotation.schema import SchemaError, finding_validate
 from annotation.services.audit import audit_log
 from annotation.services.reading import ReadingError
@@ -98,9 +98,8 @@ def adjudication_resolve(*, adjudication: Adjudication, senior, decisions: list[
             continue  # the chosen side drew no box here
         ground_truth.append(GroundTruthItem(
             case=case, disc_level=item.disc_level, finding_type=item.finding_type, value=value or "",
-            instance_id=item.instance_id if box else None,
-            x0=box[0] if box else None, y0=box[1] if box else None, x1=box[2] if box else None,
-            y1=box[3] if box else None, provenance=PROVENANCE[decision.choice], decided_by=senior,
+            instance_id=item.instance_id if box else None, **box_fields(box),
+            provenance=PROVENANCE[decision.choice], decided_by=senior,
             reason=decision.reason,
         ))
     AdjudicationItem.objects.bulk_update(items.values(), ["decision", "decided_value", "decided_box", "reason"])

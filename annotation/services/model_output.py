@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from annotation.models import Case, Finding, Instance, Source
+from annotation.models import Case, Finding, Instance, Source, box_fields
 from annotation.schema import SchemaError, finding_validate
 from annotation.services.audit import audit_log
 
@@ -45,9 +45,7 @@ def model_findings_replace(*, case: Case, model_version: str, findings: list[Mod
             box = (max(0.0, x0), max(0.0, y0), min(float(instance.columns), x1), min(float(instance.rows), y1))
         rows.append(Finding(
             case=case, disc_level=finding.disc_level, finding_type=finding.finding_type, value=str(finding.value),
-            instance_id=finding.instance_id if box else None, x0=box[0] if box else None,
-            y0=box[1] if box else None, x1=box[2] if box else None, y1=box[3] if box else None,
-            source=Source.MODEL, model_version=model_version, score=finding.score,
+            instance_id=finding.instance_id if box else None, **box_fields(box), source=Source.MODEL, model_version=model_version, score=finding.score,
         ))
     Finding.objects.filter(case=case, source=Source.MODEL, read__isnull=True, reviews__isnull=True).delete()
     created = Finding.objects.bulk_create(rows)

@@ -19,6 +19,7 @@ from annotation.models import (
     ReviewAction,
     Role,
     Source,
+    box_fields,
 )
 from annotation.schema import SchemaError, finding_specs, finding_validate
 from annotation.services.audit import audit_log
@@ -86,9 +87,8 @@ def _validated_findings(case: Case, findings: list[FindingInput]) -> list[Findin
             seen_values.add(key)
         rows.append(Finding(
             case=case, disc_level=finding.disc_level, finding_type=finding.finding_type, value=str(finding.value),
-            instance_id=finding.instance_id if box is not None else None,
-            x0=box[0] if box else None, y0=box[1] if box else None, x1=box[2] if box else None,
-            y1=box[3] if box else None, source=Source.HUMAN, review_action=finding.review_action,
+            instance_id=finding.instance_id if box is not None else None, **box_fields(box),
+            source=Source.HUMAN, review_action=finding.review_action,
             model_finding_id=finding.model_finding_id,
         ))
     return rows
@@ -190,7 +190,7 @@ def read_correct(*, read: Read, reader) -> Read:
                                      opened_at=timezone.now(), active_seconds=0.0)
     Finding.objects.bulk_create([
         Finding(case=read.case, read=correction, disc_level=f.disc_level, finding_type=f.finding_type,
-                value=f.value, instance_id=f.instance_id, x0=f.x0, y0=f.y0, x1=f.x1, y1=f.y1, source=f.source,
+                value=f.value, instance_id=f.instance_id, **box_fields(f.box), source=f.source,
                 review_action=f.review_action, model_finding_id=f.model_finding_id)
         for f in read.findings.all()
     ])
@@ -240,9 +240,7 @@ def case_evaluate_agreement(*, case: Case) -> Adjudication | None:
     Adjudication.objects.filter(case=case, status=Adjudication.Status.OPEN).delete()
     GroundTruthItem.objects.bulk_create([
         GroundTruthItem(case=case, disc_level=a.disc_level, finding_type=a.finding_type, value=a.value,
-                        instance_id=a.instance_id, x0=a.box[0] if a.box else None, y0=a.box[1] if a.box else None,
-                        x1=a.box[2] if a.box else None, y1=a.box[3] if a.box else None,
-                        provenance=GroundTruthItem.Provenance.AGREEMENT)
+                        instance_id=a.instance_id, **box_fields(a.box), provenance=GroundTruthItem.Provenance.AGREEMENT)
         for a in comparison.agreed
     ])
     if not comparison.disagreements:
