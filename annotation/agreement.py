@@ -26,13 +26,8 @@ class ReadItem:
     box: Box | None = None
 
 
-@dataclass(frozen=True)
-class AgreedItem:
-    disc_level: str
-    finding_type: str
-    value: str
-    instance_id: int | None = None
-    box: Box | None = None
+# What both reads agree on has the same shape as one read's item.
+AgreedItem = ReadItem
 
 
 @dataclass(frozen=True)

@@ -123,8 +123,10 @@ def ground_truth_visible_to(user, case: Case) -> bool:
         return True
     if case.status in REVEALED_TO_SENIOR and _assigned(user, case, Role.SENIOR):
         return True
+    # Only a primary read (context "") earns the right: a reader-study session's read must stay blind to the
+    # ground truth of the study case it reads.
     return case.status == Case.Status.GROUND_TRUTH and Read.objects.filter(
-        case=case, reader=user, status=Read.Status.SUBMITTED).exists()
+        case=case, reader=user, context="", status=Read.Status.SUBMITTED).exists()
 
 
 def ground_truth_for(user, case: Case) -> QuerySet[GroundTruthItem]:

@@ -87,3 +87,15 @@ def case_reassign(*, case: Case, from_user, to_user, role: str, actor=None) -> A
     audit_log(actor=actor, action="case_reassign", target=case,
               payload={"from": from_user.username, "to": to_user.username, "role": role})
     return assignment
+
+
+@transaction.atomic
+def cases_set_split(*, case_ids: list[int], split: str, reason: str, actor=None) -> int:
+    """Tags cases with a split (train/val/test/study); e.g. a reader study marks its cases "study" so that they
+    are never trained on. Returns the number of cases changed."""
+    split = Case.Split(split).value
+    changed = Case.objects.filter(pk__in=case_ids).exclude(split=split).update(split=split)
+    if case_ids:
+        audit_log(actor=actor, action="cases_set_split", target=Case.objects.get(pk=case_ids[0]).project,
+                  payload={"cases": len(case_ids), "changed": changed, "split": split, "reason": reason})
+    return changed

@@ -102,17 +102,23 @@ def _reader_assignment(case: Case, reader) -> Assignment:
 
 
 @transaction.atomic
-def read_open(*, case: Case, reader) -> Read:
+def read_open(*, case: Case, reader, context: str = "") -> Read:
     """The reader's current read of the case: the open draft, else the latest submitted version, else a new
-    draft (the reading clock starts here)."""
-    _reader_assignment(case, reader)
-    latest = Read.objects.filter(case=case, reader=reader, context="").order_by("-version").first()
+    draft (the reading clock starts here).
+
+    ``context`` "" is the project's double reading and needs a reader assignment. Any other context is a
+    reader-study session (e.g. "study:7:aided:1"): the caller (the studies app's service) has checked that the
+    reader holds that session, and such a read never changes the case's status or its ground truth."""
+    if not context:
+        _reader_assignment(case, reader)
+    latest = Read.objects.filter(case=case, reader=reader, context=context).order_by("-version").first()
     if latest is not None:
         return latest
-    read = Read.objects.create(case=case, reader=reader, version=1, opened_at=timezone.now())
-    if case.status == Case.Status.UNREAD:
+    read = Read.objects.create(case=case, reader=reader, version=1, context=context, opened_at=timezone.now())
+    if not context and case.status == Case.Status.UNREAD:
         Case.objects.filter(pk=case.pk, status=Case.Status.UNREAD).update(status=Case.Status.IN_READING)
-    audit_log(actor=reader, action="read_open", target=read, payload={"case": case.pk, "version": 1})
+    audit_log(actor=reader, action="read_open", target=read, payload={"case": case.pk, "version": 1,
+                                                                       **({"context": context} if context else {})})
     return read
 
 
@@ -170,7 +176,8 @@ def read_submit(*, read: Read, reader, findings: list[FindingInput] | None = Non
     read.save()
     audit_log(actor=reader, action="read_submit", target=read,
               payload={"case": read.case_id, "version": read.version, "active_seconds": round(read.active_seconds, 1)})
-    case_evaluate_agreement(case=read.case)
+    if not read.context:  # a reader-study session's read never makes ground truth
+        case_evaluate_agreement(case=read.case)
     return read
 
 
