@@ -204,14 +204,16 @@ def project_progress(project: Project) -> dict:
     per_case = submitted.values("case").annotate(readers=Count("reader", distinct=True))
     read_once = sum(1 for row in per_case if row["readers"] == 1)
     read_twice = sum(1 for row in per_case if row["readers"] >= 2)
-    holders = []
-    for row in (Assignment.objects.filter(case__project=project).values("user__username", "role")
-                .annotate(assigned=Count("case", distinct=True)).order_by("role", "user__username")):
-        done = submitted.filter(reader__username=row["user__username"]).values("case").distinct().count() \
-            if row["role"] == Role.READER else Adjudication.objects.filter(
-                case__project=project, resolved_by__username=row["user__username"]).count()
-        holders.append({"user": row["user__username"], "role": row["role"], "assigned": row["assigned"],
-                        "done": done})
+    read_done = dict(submitted.filter(context="").values_list("reader__username")
+                     .annotate(n=Count("case", distinct=True)))
+    adjudicated = dict(Adjudication.objects.filter(case__project=project, resolved_by__isnull=False)
+                       .values_list("resolved_by__username").annotate(n=Count("id")))
+    holders = [
+        {"user": row["user__username"], "role": row["role"], "assigned": row["assigned"],
+         "done": (read_done if row["role"] == Role.READER else adjudicated).get(row["user__username"], 0)}
+        for row in (Assignment.objects.filter(case__project=project).values("user__username", "role")
+                    .annotate(assigned=Count("case", distinct=True)).order_by("role", "user__username"))
+    ]
     agreed = dict(GroundTruthItem.objects.filter(case__project=project, instance__isnull=True,
                                                  provenance=GroundTruthItem.Provenance.AGREEMENT)
                   .values_list("finding_type").annotate(n=Count("id")))

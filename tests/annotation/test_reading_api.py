@@ -340,6 +340,9 @@ def test_progress_counts(client, reading, reader, other_reader, coordinator):
     client.force_login(coordinator)
     progress = client.get("/api/projects/lumbar/progress/").json()
     assert (progress["read_twice"], progress["by_status"]["adjudication"]) == (1, 1)
+    assert {(h["user"], h["role"], h["assigned"], h["done"]) for h in progress["holders"]} == {
+        ("reader1", "reader", 1, 1), ("reader2", "reader", 1, 1), ("senior", "senior", 1, 0),
+        ("senior2", "senior", 1, 0)}
     pfirrmann = next(row for row in progress["agreement"] if row["finding_type"] == "pfirrmann")
     assert (pfirrmann["agreed"], pfirrmann["compared"]) == (4, 5)
     client.force_login(reader)
