@@ -1,0 +1,152 @@
+"""REST API of reader studies. Views validate, call one selector or service, and serialise."""
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiTypes, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation import selectors as annotation_selectors
+from annotation.api import IsCoordinator, _finding_inputs
+from annotation.serializers import ReadInputSerializer, ReadSerializer
+from annotation.models import Read, Role
+from studies import imports, report, selectors, services
+from studies.serializers import (
+    LabelStudioImportSerializer,
+    SessionRowSerializer,
+    StudyCreateSerializer,
+    StudySerializer,
+)
+
+
+def _study(request, study_id):
+    try:
+        return selectors.study_get_for(request.user, study_id)
+    except selectors.StudyAccessDenied as error:
+        raise PermissionDenied(str(error))
+
+
+def _error(error: Exception) -> Response:
+    return Response({"detail": str(error)}, status=getattr(error, "status_code", 400))
+
+
+class StudyListApi(APIView):
+    permission_classes = [IsCoordinator]
+
+    @extend_schema(responses=StudySerializer(many=True))
+    def get(self, request):
+        return Response(StudySerializer(selectors.studies_visible_to(request.user), many=True).data)
+
+    @extend_schema(request=StudyCreateSerializer, responses={201: StudySerializer})
+    def post(self, request):
+        serializer = StudyCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        project = annotation_selectors.project_get_for(request.user, data.pop("project"))
+        try:
+            readers = annotation_selectors.users_with_role(data.pop("readers"), Role.READER)
+            study = services.study_create(project=project, actor=request.user, readers=readers, **data)
+        except ValueError as error:
+            return _error(error)
+        return Response(StudySerializer(study).data, status=status.HTTP_201_CREATED)
+
+
+class StudyDetailApi(APIView):
+    @extend_schema(responses=StudySerializer)
+    def get(self, request, study_id):
+        return Response(StudySerializer(_study(request, study_id)).data)
+
+
+class StudyDashboardApi(APIView):
+    """Every statistic of the study as JSON (the same dict the page and the report show)."""
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, study_id):
+        study = _study(request, study_id)
+        _data, dashboard = report.study_dashboard_for(study)
+        return Response(dashboard)
+
+
+class StudyReportApi(APIView):
+    @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
+    def get(self, request, study_id):
+        study = _study(request, study_id)
+        response = HttpResponse(report.report_zip(study), content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="study-{study.pk}-report.zip"'
+        return response
+
+
+# A reader's sessions -------------------------------------------------------------------------------------------
+
+class MySessionsApi(APIView):
+    @extend_schema(responses=SessionRowSerializer(many=True))
+    def get(self, request):
+        rows = list(selectors.session_states(request.user).values())
+        return Response(SessionRowSerializer(rows, many=True).data)
+
+
+def _read_response(read, status_code=200) -> Response:
+    read = Read.objects.prefetch_related("findings").select_related("reader").get(pk=read.pk)
+    return Response(ReadSerializer(read).data, status=status_code)
+
+
+class SessionOpenApi(APIView):
+    @extend_schema(request=None, responses=ReadSerializer)
+    def post(self, request, session_id):
+        session = selectors.session_get_for(request.user, session_id)
+        try:
+            return _read_response(services.study_session_open(session=session, reader=request.user))
+        except services.StudyError as error:
+            return _error(error)
+
+
+class SessionDraftApi(APIView):
+    @extend_schema(request=ReadInputSerializer, responses=ReadSerializer)
+    def put(self, request, session_id):
+        session = selectors.session_get_for(request.user, session_id)
+        serializer = ReadInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            read = services.study_session_save_draft(
+                session=session, reader=request.user, findings=_finding_inputs(serializer.validated_data) or [],
+                active_seconds=serializer.validated_data.get("active_seconds"))
+        except services.StudyError as error:
+            return _error(error)
+        return _read_response(read)
+
+
+class SessionSubmitApi(APIView):
+    @extend_schema(request=ReadInputSerializer, responses=ReadSerializer)
+    def post(self, request, session_id):
+        session = selectors.session_get_for(request.user, session_id)
+        serializer = ReadInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            read = services.study_session_submit(
+                session=session, reader=request.user, findings=_finding_inputs(serializer.validated_data),
+                active_seconds=serializer.validated_data.get("active_seconds"))
+        except services.StudyError as error:
+            return _error(error)
+        return _read_response(read)
+
+
+# Imports --------------------------------------------------------------------------------------------------------
+
+class LabelStudioImportApi(APIView):
+    """Label Studio JSON export (a list of tasks with annotations) -> submitted reads of one reader."""
+
+    permission_classes = [IsCoordinator]
+
+    @extend_schema(request=LabelStudioImportSerializer, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request, slug):
+        project = annotation_selectors.project_get_for(request.user, slug)
+        serializer = LabelStudioImportSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            reader = annotation_selectors.users_with_role([serializer.validated_data["reader"]], Role.READER)[0]
+            result = imports.label_studio_import(project=project, tasks=serializer.validated_data["tasks"],
+                                                 reader=reader, context=serializer.validated_data["context"],
+                                                 actor=request.user)
+        except ValueError as error:
+            return _error(error)
+        return Response(result, status=status.HTTP_201_CREATED)

@@ -1,0 +1,62 @@
+"""Pages of reader studies: the coordinator's list and dashboard, the report download, a reader's sessions."""
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+
+from annotation import selectors as annotation_selectors
+from studies import plots, report, selectors
+from studies.dashboard import ALL_LEVELS
+
+
+def _context(request, **extra):
+    return {"roles": sorted(annotation_selectors.user_roles(request.user)), **extra}
+
+
+def _study(request, study_id):
+    try:
+        return selectors.study_get_for(request.user, study_id)
+    except selectors.StudyAccessDenied as error:
+        raise PermissionDenied(str(error))
+
+
+@login_required
+def study_list(request):
+    if not annotation_selectors.is_coordinator(request.user):
+        return redirect("study-sessions")
+    return render(request, "studies/study_list.html",
+                  _context(request, studies=selectors.studies_visible_to(request.user)))
+
+
+@login_required
+def study_dashboard_page(request, study_id):
+    study = _study(request, study_id)
+    _data, dashboard = report.study_dashboard_for(study)
+    level_options = [ALL_LEVELS, *dashboard["levels"]]
+    level = request.GET.get("level", ALL_LEVELS)
+    if level not in level_options:
+        level = ALL_LEVELS
+    tables = []
+    for table in report._display_tables(dashboard):
+        if "level" in table["columns"]:
+            at = table["columns"].index("level")
+            table["rows"] = [row for row in table["rows"] if row[at] == level]
+        tables.append(table)
+    figures = {name: plots.data_uri(png) for name, png in plots.dashboard_figures(dashboard).items()}
+    return render(request, "studies/dashboard.html", _context(
+        request, study=study, dashboard=dashboard, tables=tables, figures=figures, level=level,
+        level_options=level_options, readers=sorted({r["name"] for r in dashboard["raters"] if r["kind"] == "reader"})))
+
+
+@login_required
+def study_report_download(request, study_id):
+    study = _study(request, study_id)
+    response = HttpResponse(report.report_zip(study), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="study-{study.pk}-report.zip"'
+    return response
+
+
+@login_required
+def study_sessions(request):
+    rows = list(selectors.session_states(request.user).values())
+    return render(request, "studies/sessions.html", _context(request, rows=rows))

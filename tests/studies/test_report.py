@@ -1,0 +1,79 @@
+"""The study report (command, page download, API): every file opens and agrees with the dashboard; access."""
+import csv
+import io
+import json
+import zipfile
+from html.parser import HTMLParser
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from studies.report import JSON_KEYS, LONG_COLUMNS
+from tests.studies.test_dashboard import build_study
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def study_and_sim(db):
+    return build_study(n_cases=6, repeat_fraction=0.34)
+
+
+class _Tables(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tables, self.images = 0, 0
+
+    def handle_starttag(self, tag, attrs):
+        self.tables += tag == "table"
+        self.images += tag == "img" and dict(attrs).get("src", "").startswith("data:image/png;base64,")
+
+
+def test_study_report_command_writes_every_file(study_and_sim, tmp_path):
+    study, sim = study_and_sim
+    call_command("study_report", str(study.pk), "--out", str(tmp_path / "r"))
+    out = tmp_path / "r"
+    parser = _Tables()
+    parser.feed((out / "report.html").read_text())
+    assert parser.tables >= 10 and parser.images >= 3
+    dashboard = json.loads((out / "dashboard.json").read_text())
+    assert set(JSON_KEYS) <= set(dashboard)
+    for name, table in dashboard["tables"].items():
+        rows = list(csv.DictReader((out / "tables" / f"{name}.csv").open()))
+        assert len(rows) == len(table["rows"])
+    long_rows = list(csv.DictReader((out / "long.csv").open()))
+    assert list(long_rows[0]) == LONG_COLUMNS
+    # 3 readers x (2 arms x 6 cases + 2 arms x 3 repeats) x 5 levels x 5 findings + the model's 2 findings
+    # (herniation, hiz) and its implied negatives for schmorl and listhesis: 6 cases x 5 levels x 4 findings.
+    assert len(long_rows) == 3 * (12 + 6) * 25 + 6 * 5 * 4
+    imrmc = (out / "imrmc" / "hiz.imrmc").read_text().splitlines()
+    begin = imrmc.index("BEGIN DATA:")
+    header = dict(line.split(": ", 1) for line in imrmc[1:begin] if ": " in line)
+    assert header["NR"] == "4" and int(header["N0"]) + int(header["N1"]) == 30 and header["NM"] == "3"
+    data = [line.split(",") for line in imrmc[begin + 1:]]
+    assert sum(1 for row in data if row[0] == "-1") == 30 and all(len(row) == 4 for row in data)
+    assert (out / "figures" / "roc.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_unknown_study_is_a_command_error(db, tmp_path):
+    with pytest.raises(CommandError, match="no reader study"):
+        call_command("study_report", "4242", "--out", str(tmp_path))
+    assert not any(tmp_path.iterdir())
+
+
+def test_dashboard_and_report_are_for_coordinators_only(client, study_and_sim):
+    study, sim = study_and_sim
+    client.force_login(sim["readers"][0])
+    assert client.get(f"/api/studies/{study.pk}/dashboard/").status_code == 403
+    assert client.get(f"/studies/{study.pk}/").status_code == 403
+    assert client.get(f"/studies/{study.pk}/report.zip").status_code == 403
+    client.force_login(sim["coordinator"])
+    assert client.get("/api/studies/999999/dashboard/").status_code == 404
+    assert client.get("/studies/999999/").status_code == 404
+    response = client.get(f"/api/studies/{study.pk}/dashboard/")
+    assert response.status_code == 200 and set(JSON_KEYS) - {"generated_at"} <= set(response.json())
+    page = client.get(f"/studies/{study.pk}/?level=L4/L5")
+    assert page.status_code == 200 and b"Inter-reader agreement" in page.content and b"figure-roc" in page.content
+    archive = zipfile.ZipFile(io.BytesIO(client.get(f"/studies/{study.pk}/report.zip").content))
+    assert f"study-{study.pk}/report.html" in archive.namelist()
+    assert client.get("/api/studies/").json()[0]["id"] == study.pk
