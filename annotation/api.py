@@ -228,6 +228,8 @@ class ModelFindingsApi(APIView):
     @extend_schema(responses=FindingSerializer(many=True))
     def get(self, request, case_id):
         case = selectors.case_get_for(request.user, case_id)
+        if not selectors.model_findings_visible_to(request.user, case):
+            return Response({"detail": "no pre-annotations visible"}, status=404)
         return Response(FindingSerializer(selectors.model_findings_for(case), many=True).data)
 
 

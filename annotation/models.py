@@ -143,7 +143,11 @@ class Instance(models.Model):
 class Assignment(models.Model):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="assignments")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
-    role = models.CharField(max_length=16, choices=[(Role.READER, "Reader"), (Role.SENIOR, "Senior")])
+    # "study": the case is read in a reader study's sessions only; it grants sight of the images, never a place
+    # in the double reading (worklist, adjudication) nor its reads or ground truth.
+    STUDY = "study"
+    role = models.CharField(max_length=16, choices=[(Role.READER, "Reader"), (Role.SENIOR, "Senior"),
+                                                    (STUDY, "Reader-study reader")])
     assigned_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

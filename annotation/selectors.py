@@ -80,6 +80,19 @@ def case_list_with_counts(cases: QuerySet[Case]) -> QuerySet[Case]:
     return cases.annotate(series_count=Count("series", distinct=True), instance_count=Count("series__instances"))
 
 
+def case_viewer_series(case: Case) -> list[dict]:
+    """What the viewer needs of a case's images: series with their instances in slice order, sagittal first
+    (the plane readers grade on)."""
+    order = {"sagittal": 0, "axial": 1}
+    series = [
+        {"id": s.pk, "plane": s.plane, "description": s.description,
+         "instances": [{"id": i.pk, "url": f"/api/instances/{i.pk}/dicom", "rows": i.rows, "columns": i.columns}
+                       for i in s.instances.all()]}
+        for s in case.series.prefetch_related("instances")
+    ]
+    return sorted([s for s in series if s["instances"]], key=lambda s: order.get(s["plane"], 2))
+
+
 def case_detail(case: Case) -> Case:
     """The case with its series and their instances in slice order, in three queries."""
     return Case.objects.prefetch_related("series__instances").select_related("project").get(pk=case.pk)
@@ -150,9 +163,19 @@ def current_read_for(user, case: Case) -> Read | None:
     return Read.objects.filter(case=case, reader=user, context="").order_by("-version").first()
 
 
-def model_findings_for(case: Case) -> QuerySet[Finding]:
-    """Pre-annotations of the case's currently served model (callers have checked access to the case)."""
-    return Finding.objects.filter(case=case, source=Source.MODEL).order_by("disc_level", "finding_type", "id")
+def model_findings_for(case: Case, *, model_version: str | None = None) -> QuerySet[Finding]:
+    """Model pre-annotations of a case (callers have checked access), optionally of one model version."""
+    findings = Finding.objects.filter(case=case, source=Source.MODEL, read__isnull=True)
+    if model_version is not None:
+        findings = findings.filter(model_version=model_version)
+    return findings.order_by("disc_level", "finding_type", "id")
+
+
+def model_findings_visible_to(user, case: Case) -> bool:
+    """The double reading's readers and seniors see pre-annotations; a reader-study reader sees them only
+    through an aided session (the studies app decides), never in an unaided one."""
+    return is_coordinator(user) or Assignment.objects.filter(
+        case=case, user=user, role__in=[Role.READER, Role.SENIOR]).exists()
 
 
 def worklist_for_reader(user) -> list[dict]:

@@ -7,7 +7,7 @@ from django.views.decorators.http import require_POST
 
 from annotation import selectors, services
 from annotation.models import Role
-from annotation.serializers import AdjudicationSerializer, CaseDetailSerializer
+from annotation.serializers import AdjudicationSerializer
 
 
 def _context(request, **extra):
@@ -63,12 +63,11 @@ def case_read(request, case_id):
     case = selectors.case_get_for(request.user, case_id)
     if not selectors.is_assigned_reader(request.user, case):
         raise Http404("no such case")
-    detail = CaseDetailSerializer(selectors.case_detail(case)).data
     page = {
         "caseId": case.pk,
         "schema": case.project.label_schema,
         "exhaustive": case.project.labelling_mode == case.project.LabellingMode.EXHAUSTIVE,
-        "series": _viewer_series(detail),
+        "series": selectors.case_viewer_series(case),
     }
     return render(request, "frontend/case_read.html", _context(request, case=case, page=page))
 
@@ -82,24 +81,11 @@ def adjudications(request):
 @login_required
 def adjudication_detail(request, adjudication_id):
     adjudication = selectors.adjudication_get_for(request.user, adjudication_id)
-    detail = CaseDetailSerializer(selectors.case_detail(adjudication.case)).data
     page = {
         "adjudicationId": adjudication.pk,
         "schema": adjudication.case.project.label_schema,
-        "series": _viewer_series(detail),
+        "series": selectors.case_viewer_series(adjudication.case),
         "adjudication": AdjudicationSerializer(adjudication).data,
         "model": [],
     }
     return render(request, "frontend/adjudication.html", _context(request, adjudication=adjudication, page=page))
-
-
-def _viewer_series(detail: dict) -> list[dict]:
-    """Sagittal first: the plane readers grade on."""
-    order = {"sagittal": 0, "axial": 1}
-    series = [
-        {"id": s["id"], "plane": s["plane"], "description": s["description"],
-         "instances": [{"id": i["id"], "url": i["url"], "rows": i["rows"], "columns": i["columns"]}
-                       for i in s["instances"]]}
-        for s in detail["series"] if s["instances"]
-    ]
-    return sorted(series, key=lambda s: order.get(s["plane"], 2))

@@ -8,9 +8,10 @@ from rest_framework.views import APIView
 
 from annotation import selectors as annotation_selectors
 from annotation.api import IsCoordinator, _finding_inputs
-from annotation.serializers import ReadInputSerializer, ReadSerializer
+from annotation.serializers import FindingSerializer, ReadInputSerializer, ReadSerializer
 from annotation.models import Read, Role
 from studies import imports, report, selectors, services
+from studies.models import Arm
 from studies.serializers import (
     LabelStudioImportSerializer,
     SessionRowSerializer,
@@ -128,6 +129,18 @@ class SessionSubmitApi(APIView):
         except services.StudyError as error:
             return _error(error)
         return _read_response(read)
+
+
+class SessionModelFindingsApi(APIView):
+    """The pinned model's pre-annotations for an aided session; an unaided session gets none (blinding)."""
+
+    @extend_schema(responses=FindingSerializer(many=True))
+    def get(self, request, session_id):
+        session = selectors.session_get_for(request.user, session_id)
+        if session.arm != Arm.AIDED:
+            return Response([])
+        findings = annotation_selectors.model_findings_for(session.case, model_version=session.study.model_version)
+        return Response(FindingSerializer(findings, many=True).data)
 
 
 # Imports --------------------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import random
 from django.db import transaction
 
 from annotation import services as annotation_services
-from annotation.models import Case, Project, Read, Role
+from annotation.models import Assignment, Case, Project, Read, Role
 from annotation.services import FindingInput, ReadingError
 from studies.models import Arm, ReaderStudy, StudyCase, StudyReader, StudySession, session_context
 
@@ -87,6 +87,8 @@ def study_create(*, project: Project, name: str, case_ids: list[int], readers: l
                                       period=period, position=position)
                          for position, case_id in enumerate(order)]
     StudySession.objects.bulk_create(sessions)
+    # The study's readers must see the images of its cases (and nothing else of them: see the role's note).
+    annotation_services.cases_assign_bulk(case_ids=case_ids, users=readers, role=Assignment.STUDY, actor=actor)
     annotation_services.cases_set_split(case_ids=case_ids, split=Case.Split.STUDY,
                                         reason=f"reader study {study.pk}", actor=actor)
     annotation_services.audit_log(actor=actor, action="study_create", target=study, payload={

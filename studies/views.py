@@ -7,6 +7,7 @@ from django.shortcuts import redirect, render
 from annotation import selectors as annotation_selectors
 from studies import plots, report, selectors
 from studies.dashboard import ALL_LEVELS
+from studies.models import Arm
 
 
 def _context(request, **extra):
@@ -60,3 +61,27 @@ def study_report_download(request, study_id):
 def study_sessions(request):
     rows = list(selectors.session_states(request.user).values())
     return render(request, "studies/sessions.html", _context(request, rows=rows))
+
+
+@login_required
+def study_session_read(request, session_id):
+    """The reading page for one study session: the same viewer and form, the session's own endpoints, and the
+    model's findings only in an aided arm."""
+    session = selectors.session_get_for(request.user, session_id)
+    case = session.case
+    aided = session.arm == Arm.AIDED
+    page = {
+        "caseId": case.pk,
+        "schema": case.project.label_schema,
+        "exhaustive": case.project.labelling_mode == case.project.LabellingMode.EXHAUSTIVE,
+        "series": annotation_selectors.case_viewer_series(case),
+        "endpoints": {
+            "open": f"/api/studies/sessions/{session.pk}/open/",
+            "draft": f"/api/studies/sessions/{session.pk}/draft/",
+            "submit": f"/api/studies/sessions/{session.pk}/submit/",
+            "model": f"/api/studies/sessions/{session.pk}/model-findings/" if aided else None,
+        },
+    }
+    return render(request, "frontend/case_read.html", _context(
+        request, case=case, page=page, back_url="/studies/sessions/", back_label="study sessions",
+        heading=f"{session.study.name}: {session.get_arm_display()}{' (repeat)' if session.repetition > 1 else ''}"))

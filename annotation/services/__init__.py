@@ -9,6 +9,7 @@ from annotation.services.model_output import ModelFindingInput, case_priorities_
 from annotation.services.projects import (
     case_assign,
     case_reassign,
+    cases_assign_bulk,
     cases_assign_balanced,
     cases_set_split,
     project_create,
@@ -28,7 +29,7 @@ from annotation.services.reading import (
 __all__ = [
     "ModelFindingInput", "case_priorities_set", "model_findings_replace",
     "AdjudicationConflict", "DecisionInput", "FindingInput", "ImportRejected", "ImportResult", "ReadingError",
-    "adjudication_resolve", "audit_log", "case_assign", "case_reassign", "cases_assign_balanced", "cases_set_split", "case_evaluate_agreement", "case_import",
+    "adjudication_resolve", "audit_log", "case_assign", "case_reassign", "cases_assign_balanced", "cases_assign_bulk", "cases_set_split", "case_evaluate_agreement", "case_import",
     "dicom_check_all", "project_create", "read_correct", "read_open", "read_save_draft", "read_submit",
     "roles_ensure", "user_set_role",
 ]

@@ -99,3 +99,19 @@ def cases_set_split(*, case_ids: list[int], split: str, reason: str, actor=None)
         audit_log(actor=actor, action="cases_set_split", target=Case.objects.get(pk=case_ids[0]).project,
                   payload={"cases": len(case_ids), "changed": changed, "split": split, "reason": reason})
     return changed
+
+
+@transaction.atomic
+def cases_assign_bulk(*, case_ids: list[int], users: list, role: str, actor=None) -> int:
+    """Assigns every user to every case in one statement (existing assignments stay); returns rows added."""
+    before = Assignment.objects.filter(case_id__in=case_ids, role=role).count()
+    Assignment.objects.bulk_create(
+        [Assignment(case_id=case_id, user=user, role=role) for case_id in case_ids for user in users],
+        ignore_conflicts=True,
+    )
+    added = Assignment.objects.filter(case_id__in=case_ids, role=role).count() - before
+    if case_ids:
+        audit_log(actor=actor, action="cases_assign_bulk", target=Case.objects.get(pk=case_ids[0]).project,
+                  payload={"cases": len(case_ids), "users": [u.username for u in users], "role": role,
+                           "added": added})
+    return added

@@ -157,3 +157,30 @@ def test_reader_session_api(client, setup):
     client.force_login(setup[2][1])
     assert client.post(f"/api/studies/sessions/{session_id}/open/").status_code == 404
     assert selectors.session_states(reader)[session_id]["state"] == "in_progress"
+
+
+def test_study_reader_sees_images_and_only_the_aided_arms_model_findings(client, setup):
+    from annotation.models import Finding
+
+    study = _create(setup, repeat_fraction=0)
+    reader = setup[2][0]
+    case = setup[3][0]
+    Finding.objects.create(case=case, disc_level="L4/L5", finding_type="hiz", value="present", source="model",
+                           model_version="v1", score=0.9)
+    Finding.objects.create(case=case, disc_level="L4/L5", finding_type="hiz", value="absent", source="model",
+                           model_version="v0", score=0.4)
+    sessions = {s.arm: s for s in StudySession.objects.filter(study=study, reader=reader, case=case)}
+    client.force_login(reader)
+
+    assert client.get(f"/api/cases/{case.pk}/").status_code == 200  # the images of a study case
+    assert client.get(f"/api/cases/{case.pk}/model-findings/").status_code == 404  # not outside a session
+    assert client.get(f"/api/cases/{case.pk}/ground-truth/").status_code == 404
+    assert client.get("/api/worklist/").json() == []  # study cases are not double-reading work
+    aided = client.get(f"/api/studies/sessions/{sessions['aided'].pk}/model-findings/").json()
+    unaided = client.get(f"/api/studies/sessions/{sessions['unaided'].pk}/model-findings/").json()
+    assert [(f["model_version"], f["value"]) for f in aided] == [("v1", "present")]  # the pinned version only
+    assert unaided == []
+    page = client.get(f"/studies/sessions/{sessions['unaided'].pk}/read/")
+    assert page.status_code == 200 and f"/api/studies/sessions/{sessions['unaided'].pk}/submit/" in page.content.decode()
+    client.force_login(setup[2][1])
+    assert client.get(f"/studies/sessions/{sessions['unaided'].pk}/read/").status_code == 404

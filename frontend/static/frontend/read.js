@@ -13,6 +13,15 @@
     modelDecisions: {},  // model finding id -> "accepted" | "deleted" | "edited"
     read: null, dirty: false, active: 0, lastInput: Date.now(), submitted: false,
   };
+  // The primary double reading by default; a reader-study session passes its own endpoints (and no model
+  // endpoint in an unaided arm).
+  const endpoints = Object.assign({
+    open: `/api/cases/${page.caseId}/read/`,
+    draft: `/api/cases/${page.caseId}/read/draft/`,
+    submit: `/api/cases/${page.caseId}/read/submit/`,
+    model: `/api/cases/${page.caseId}/model-findings/`,
+    back: "/worklist/",
+  }, page.endpoints || {});
   const $ = (sel) => document.querySelector(sel);
   const status = (text, kind) => { const el = $("#status"); el.textContent = text; el.className = "status " + (kind || ""); };
 
@@ -140,7 +149,7 @@
     if (state.submitted || !state.dirty) return;
     try {
       state.dirty = false;
-      const read = await spineApi("PUT", `/api/cases/${page.caseId}/read/draft/`,
+      const read = await spineApi("PUT", endpoints.draft,
         {findings: findingsPayload(), active_seconds: state.active}, {keepalive: !!keepalive});
       status(`Draft saved ${new Date().toLocaleTimeString()}`, "ok");
       state.read = read;
@@ -153,7 +162,7 @@
   async function submit() {
     if (state.submitted) return;
     try {
-      const read = await spineApi("POST", `/api/cases/${page.caseId}/read/submit/`,
+      const read = await spineApi("POST", endpoints.submit,
         {findings: findingsPayload(), active_seconds: state.active});
       state.submitted = true;
       state.read = read;
@@ -249,8 +258,8 @@
   buildForm();
   selectLevel(schema.levels[0]);
   (async () => {
-    const read = await spineApi("POST", `/api/cases/${page.caseId}/read/`);
-    state.model = await spineApi("GET", `/api/cases/${page.caseId}/model-findings/`);
+    const read = await spineApi("POST", endpoints.open);
+    state.model = endpoints.model ? await spineApi("GET", endpoints.model) : [];
     loadRead(read);
     if (!read.findings.length && read.status === "draft") prefill();
     state.dirty = false;
