@@ -21,7 +21,7 @@ from itertools import combinations
 
 import numpy as np
 
-from studies.agreement import cohen_kappa, fleiss_kappa, krippendorff_alpha
+from studies.agreement import cohen_kappa, fleiss_kappa, icc, krippendorff_alpha
 from studies.detection import average_precision, detection_prf, froc
 from studies.diagnostic import binary_metrics, delong_test, mcnemar, multiclass_metrics, paired_times, roc_auc
 
@@ -167,6 +167,14 @@ def _agreement_tables(data: StudyData, tables: dict) -> None:
                         inter.append({**base, "arm": arm, "statistic": f"krippendorff_{level_of}",
                                       "raters": len(members), "rater_a": "all readers", "rater_b": "",
                                       **_kappa_row(result)})
+                if len(members) >= 2 and finding.scale == "ordinal":
+                    # ICC(2,1) on the grades as numbers, over the discs every reader graded.
+                    block = ratings[members]
+                    complete = (block >= 0).all(0)
+                    result = _safe(icc, block[:, complete].T.astype(float), kind="ICC2")
+                    if result is not None:
+                        inter.append({**base, "arm": arm, "statistic": "icc2", "raters": len(members),
+                                      "rater_a": "all readers", "rater_b": "", **_kappa_row(result)})
             # Intra-reader: the same reader, arm and case, first reading against the repeat after washout.
             for i, rater in enumerate(raters):
                 if rater.kind != "reader" or rater.repetition != 2:

@@ -12,7 +12,7 @@ from annotation import services
 from annotation.models import Case, Finding, GroundTruthItem, Read, ReviewAction, Role, Source
 from annotation.schema import LUMBAR_LEVELS, default_schema, finding_specs
 from studies import selectors
-from studies.agreement import cohen_kappa, fleiss_kappa, krippendorff_alpha
+from studies.agreement import cohen_kappa, fleiss_kappa, icc, krippendorff_alpha
 from studies.dashboard import study_dashboard
 from studies.diagnostic import binary_metrics, mcnemar, multiclass_metrics, paired_times, roc_auc
 from studies.models import StudySession
@@ -163,6 +163,13 @@ def test_dashboard_matches_the_statistics_core(study_and_sim):
                 row = _one(dashboard, "inter_reader", finding=name, scope="disc", level=label, arm=arm,
                            statistic="krippendorff_ordinal" if weights else "krippendorff_nominal")
                 assert row["value"] == pytest.approx(alpha.value, abs=1e-12)
+                if weights:  # ICC(2,1) for ordinal grades, the grades as their position on the scale
+                    scores = np.array([[spec.values.index(v) for v in r] for r in (a, b, c)], float).T
+                    expected_icc = icc(scores, kind="ICC2")
+                    row = _one(dashboard, "inter_reader", finding=name, scope="disc", level=label, arm=arm,
+                               statistic="icc2")
+                    assert row["value"] == pytest.approx(expected_icc.value, abs=1e-12)
+                    assert row["n"] == len(units)
                 # Each reader against ground truth.
                 for reader in names:
                     pred = [reads[(reader, arm, 1)][u] for u in units]
