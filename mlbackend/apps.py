@@ -6,8 +6,9 @@ class MlbackendConfig(AppConfig):
     verbose_name = "ML backend"
 
     def ready(self):
-        # Before anything imports ultralytics: no network, settings in the project's folder. Imports neither ultralytics nor torch;
-        # the adapter completes the set-up (settings file, custom layers) before its first ultralytics import.
+        # Before anything imports ultralytics: no network, settings in the project's folder. Imports neither
+        # ultralytics nor torch; the adapter completes the set-up (settings file, custom layers) before its first
+        # ultralytics import.
         from mlbackend.offline import offline_environment
 
         offline_environment()

@@ -113,7 +113,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # Called with case_ids= once an import that stored new images commits: the composition point between the case
 # store and the ML backend (annotation imports no upper layer). Empty turns it off.
-SPINEREAD_AFTER_IMPORT = os.environ.get("SPINEREAD_AFTER_IMPORT", "")
+SPINEREAD_AFTER_IMPORT = os.environ.get("SPINEREAD_AFTER_IMPORT", "mlbackend.tasks.after_cases_imported")
 # Keys the stable pseudonymous patient key and the de-identification's UID/date mapping. Changing it breaks
 # idempotency of re-imports, so it is separate from SECRET_KEY and must be kept with the database.
 DEID_SALT = os.environ.get("DEID_SALT", "spineread-dev-deid-salt")
@@ -151,6 +151,22 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Training goes to the `gpu` queue (workers on GPU machines: `-Q gpu`) when ML_TRAIN_QUEUE says so or this host
+# sees CUDA; otherwise to the default queue. Per-project schedules are PeriodicTask rows (django-celery-beat).
+ML_TRAIN_QUEUE = os.environ.get("ML_TRAIN_QUEUE", "")
+CELERY_TASK_ROUTES = {"mlbackend.training_run": {"queue": ML_TRAIN_QUEUE or "celery"}}
+CELERY_BEAT_SCHEDULE = {
+    "mlbackend-retrain-check": {"task": "mlbackend.retrain_check", "schedule": 300.0},
+}
+# Label Studio ML-backend protocol (/ml/*): with ML_BACKEND_TOKEN set, requests must carry it
+# (Authorization: Token <it> or Bearer <it>); image URLs are fetched only from LABEL_STUDIO_URL's host, the
+# hostname Label Studio gave in /ml/setup, and ML_ALLOWED_IMAGE_HOSTS.
+ML_BACKEND_TOKEN = os.environ.get("ML_BACKEND_TOKEN", "")
+LABEL_STUDIO_URL = os.environ.get("LABEL_STUDIO_URL", "")
+LABEL_STUDIO_API_KEY = os.environ.get("LABEL_STUDIO_API_KEY", "")
+ML_ALLOWED_IMAGE_HOSTS = env_list("ML_ALLOWED_IMAGE_HOSTS", "")
+ML_IMAGE_MAX_BYTES = int(os.environ.get("ML_IMAGE_MAX_BYTES", 32 * 1024 * 1024))
+ML_DEFAULT_PROJECT = os.environ.get("ML_DEFAULT_PROJECT", "")  # SpineRead project for unmapped LS projects
 
 # Ultralytics must never reach the network: its settings folder lives in the project, offline, no autoinstall.
 YOLO_CONFIG_DIR = Path(os.environ.get("YOLO_CONFIG_DIR", VAR_DIR / "ultralytics"))

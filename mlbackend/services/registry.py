@@ -1,0 +1,162 @@
+"""The model registry: storing a trained model, the promotion gate, serving and rollback."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+
+from annotation import services as annotation_services
+from annotation.models import Project
+from mlbackend.adapter import file_sha256
+from mlbackend.configs import config_load
+from mlbackend.models import ModelVersion, ProjectModelSettings
+
+PROMOTION_METRIC = "map50_95"
+
+
+def project_model_settings(project: Project, *, lock: bool = False) -> ProjectModelSettings:
+    """The project's ML settings row (created with defaults on first use)."""
+    row, _ = ProjectModelSettings.objects.get_or_create(project=project)
+    if lock:
+        row = ProjectModelSettings.objects.select_for_update().get(pk=row.pk)
+    return row
+
+
+def promotion_decide(*, candidate: dict | None, served: dict | None, served_exists: bool) -> tuple[bool, str]:
+    """A candidate is served only if it beats the served model on the same held-out set (strictly, on
+    mAP50-95, then mAP50 as tie-break never promotes on equality). With nothing served, any model is better
+    than none."""
+    if not served_exists:
+        return True, "no model served yet"
+    if candidate is None or served is None:
+        return False, "no held-out set to compare on"
+    c, s = candidate.get(PROMOTION_METRIC, 0.0), served.get(PROMOTION_METRIC, 0.0)
+    if c > s:
+        return True, f"{PROMOTION_METRIC} {c:.4f} > served {s:.4f}"
+    return False, f"{PROMOTION_METRIC} {c:.4f} <= served {s:.4f}"
+
+
+def models_dir(project: Project) -> Path:
+    return Path(settings.MEDIA_ROOT) / "ml" / "models" / project.slug
+
+
+@transaction.atomic
+def model_version_register(*, project: Project, weights: Path, config_name: str, class_names: list[str],
+                           metrics: dict, gate: dict, promote: bool, parent: ModelVersion | None = None,
+                           training_case_ids=(), validation_case_ids=(), heldout_case_ids=(), device: str = "",
+                           train_seconds: float = 0.0, epochs: int = 0, imgsz: int = 0,
+                           decision: str | None = None, actor=None) -> ModelVersion:
+    """Copies the weights into the registry and records the version; serves it when `promote`. One
+    transaction: either the row, the file and the served pointer all change, or (on error) none does."""
+    model_settings = project_model_settings(project, lock=True)
+    number = (ModelVersion.objects.filter(project=project).aggregate(n=Max("version"))["n"] or 0) + 1
+    target_dir = models_dir(project)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / f"v{number}.pt"
+    partial = target.with_suffix(".pt.partial")
+    shutil.copyfile(weights, partial)
+    # Should the transaction roll back, the file stays as an orphan under a number the next version reuses
+    # (and overwrites): nothing ever points at it.
+    os.replace(partial, target)
+    try:
+        config = config_load(config_name).as_dict()
+    except ValueError:
+        config = {"name": config_name}
+    version = ModelVersion.objects.create(
+        project=project, version=number, parent=parent, config_name=config_name, config=config,
+        class_names=list(class_names), training_case_ids=list(training_case_ids),
+        validation_case_ids=list(validation_case_ids), heldout_case_ids=list(heldout_case_ids), metrics=metrics,
+        gate=gate, decision=decision or (ModelVersion.Decision.PROMOTED if promote else ModelVersion.Decision.REJECTED),
+        file=str(target.relative_to(settings.MEDIA_ROOT)), sha256=file_sha256(target),
+        size_bytes=target.stat().st_size, device=device, train_seconds=train_seconds, epochs=epochs, imgsz=imgsz,
+    )
+    annotation_services.audit_log(actor=actor, action="model_version_register", target=version,
+                                  payload={"version": number, "decision": version.decision, "gate": gate})
+    if promote:
+        _serve(model_settings, version, actor=actor, reason="promoted")
+    return version
+
+
+def _serve(model_settings: ProjectModelSettings, version: ModelVersion, *, actor, reason: str) -> None:
+    previous = model_settings.served_version_id
+    model_settings.served_version = version
+    model_settings.save(update_fields=["served_version"])
+    annotation_services.audit_log(actor=actor, action="model_version_serve", target=version,
+                                  payload={"previous": previous, "reason": reason})
+    project_id = version.project_id
+    transaction.on_commit(lambda: _model_changed(project_id))
+
+
+def _model_changed(project_id: int) -> None:
+    from mlbackend.tasks import project_model_changed_task
+
+    project_model_changed_task.delay(project_id)
+
+
+@transaction.atomic
+def model_version_serve(*, version: ModelVersion, actor=None) -> ModelVersion:
+    """Serves any registered version (rollback or roll forward); the gate applies to new trainings only."""
+    model_settings = project_model_settings(version.project, lock=True)
+    if model_settings.served_version_id == version.pk:
+        return version
+    _serve(model_settings, version, actor=actor, reason="rollback")
+    return version
+
+
+def model_file(version: ModelVersion) -> Path:
+    return Path(settings.MEDIA_ROOT) / version.file
+
+
+@transaction.atomic
+def model_settings_update(*, project: Project, actor=None, config_name: str | None = None,
+                          retrain_after_cases: int | None = None, retrain_crontab: str | None = None):
+    """Changes the project's model config and retraining triggers; raises ValueError on an unknown config."""
+    row = project_model_settings(project, lock=True)
+    if config_name is not None:
+        config_load(config_name)
+        row.config_name = config_name
+    if retrain_after_cases is not None:
+        row.retrain_after_cases = retrain_after_cases
+    row.save()
+    annotation_services.audit_log(actor=actor, action="model_settings_update", target=project,
+                                  payload={"config_name": row.config_name, "retrain_after_cases": row.retrain_after_cases})
+    if retrain_crontab is not None:
+        from mlbackend.services.training import retrain_schedule_set
+
+        retrain_schedule_set(project=project, crontab=retrain_crontab, actor=actor)
+        row.refresh_from_db()
+    return row
+
+
+STARTER_WEIGHTS = Path(__file__).resolve().parents[1] / "starter" / "yolov8n-phantom.pt"
+
+
+def starter_register(*, project: Project, weights: Path = STARTER_WEIGHTS, actor=None) -> ModelVersion | None:
+    """Registers and serves the shipped starter model as a project's first version (the demo's), unless the
+    project already has a model or the file is missing. Its metrics are from phantoms, not this project."""
+    import json
+
+    from annotation.schema import detector_classes
+
+    if ModelVersion.objects.filter(project=project).exists() or not Path(weights).exists():
+        return None
+    meta_file = Path(weights).with_suffix(".json")
+    meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
+    if meta.get("class_names", detector_classes(project.label_schema)) != detector_classes(project.label_schema):
+        return None  # trained for the default schema; a project with another schema needs its own training
+    version = model_version_register(
+        project=project, weights=Path(weights), config_name=meta.get("config", "yolov8n"),
+        class_names=detector_classes(project.label_schema), metrics={},
+        gate={"reason": "starter model trained on phantoms by manage.py train_starter",
+              "phantom_metrics": meta.get("metrics_on_phantom_val")},
+        promote=True, decision=ModelVersion.Decision.REGISTERED, device="cpu",
+        train_seconds=meta.get("train_seconds", 0.0), epochs=meta.get("epochs", 0), imgsz=meta.get("imgsz", 256),
+        actor=actor)
+    if "conf" in meta:
+        version.config["conf"] = meta["conf"]
+        version.save(update_fields=["config"])
+    return version

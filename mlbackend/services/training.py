@@ -1,0 +1,242 @@
+"""Training runs: request, execute (in a worker), progress, and what a dead worker leaves behind.
+
+A run moves QUEUED -> RUNNING -> SUCCEEDED | FAILED | INTERRUPTED and nothing else (training_run_transition).
+Nothing a run does is visible in the registry until its last step, one transaction that writes the version
+row, the file and (if the gate says so) the served pointer; a worker killed before that leaves the run
+RUNNING with a stale heartbeat, which training_runs_reap (or the next request) marks INTERRUPTED.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import traceback
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from annotation import services as annotation_services
+from annotation.models import Project
+from mlbackend.adapter import EpochProgress, YoloAdapter, adapter_for, training_device
+from mlbackend.configs import config_load
+from mlbackend.models import ModelVersion, TrainingRun
+from mlbackend.selectors import ACTIVE_STATUSES, served_version_for
+from mlbackend.services.dataset import dataset_export
+from mlbackend.services.registry import model_file, model_version_register, project_model_settings, promotion_decide
+
+logger = logging.getLogger(__name__)
+STALE_AFTER = timedelta(minutes=10)  # a running training writes a heartbeat at least once per epoch
+
+
+class TrainingError(Exception):
+    def __init__(self, message: str, status_code: int = 400):
+        super().__init__(message)
+        self.status_code = status_code
+
+
+def training_queue() -> str:
+    """`gpu` where this host sees CUDA (or ML_TRAIN_QUEUE says so), else the default queue."""
+    if getattr(settings, "ML_TRAIN_QUEUE", ""):
+        return settings.ML_TRAIN_QUEUE
+    return "gpu" if training_device() != "cpu" else "celery"
+
+
+def training_run_transition(run: TrainingRun, status: str, **fields) -> TrainingRun:
+    """Moves a run to `status` if allowed from its current state in the database; raises TrainingError(409)."""
+    with transaction.atomic():
+        current = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        if status not in TrainingRun.TRANSITIONS[current.status]:
+            raise TrainingError(f"training {run.pk} is {current.status}; it cannot become {status}", 409)
+        for name, value in fields.items():
+            setattr(current, name, value)
+        current.status = status
+        if status in (TrainingRun.Status.SUCCEEDED, TrainingRun.Status.FAILED, TrainingRun.Status.INTERRUPTED):
+            current.finished_at = timezone.now()
+        current.save()
+        annotation_services.audit_log(actor=None, action=f"training_{status}", target=current,
+                                      payload={"error": fields.get("error", "")[:500]} if "error" in fields else {})
+    return current
+
+
+def training_runs_reap(*, project: Project | None = None, stale_after: timedelta = STALE_AFTER) -> int:
+    """Marks RUNNING runs whose heartbeat is older than `stale_after` INTERRUPTED (their worker died); returns
+    how many. They never touched the registry."""
+    cutoff = timezone.now() - stale_after
+    runs = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING, heartbeat_at__lt=cutoff)
+    if project is not None:
+        runs = runs.filter(project=project)
+    count = 0
+    for run in runs:
+        try:
+            training_run_transition(run, TrainingRun.Status.INTERRUPTED, error="worker stopped mid-training")
+            count += 1
+        except TrainingError:
+            pass
+    return count
+
+
+def training_request(*, project: Project, trigger: str = TrainingRun.Trigger.MANUAL, actor=None,
+                     epochs: int | None = None, imgsz: int | None = None, config_name: str | None = None,
+                     enqueue: bool = True) -> TrainingRun:
+    """Queues a training of the project's configured model; one active training per project (409 otherwise).
+    The task is sent once the row is committed."""
+    training_runs_reap(project=project)
+    with transaction.atomic():
+        model_settings = project_model_settings(project, lock=True)
+        if TrainingRun.objects.filter(project=project, status__in=ACTIVE_STATUSES).exists():
+            raise TrainingError("a training of this project is already queued or running", 409)
+        name = config_name or model_settings.config_name
+        try:
+            config = config_load(name)
+        except ValueError as error:
+            raise TrainingError(str(error))
+        run = TrainingRun.objects.create(
+            project=project, trigger=trigger, requested_by=actor, config_name=name,
+            epochs=epochs or model_settings.epochs or config.epochs, imgsz=imgsz or model_settings.imgsz or config.imgsz,
+            queue=training_queue(),
+        )
+        annotation_services.audit_log(actor=actor, action="training_request", target=run,
+                                      payload={"trigger": trigger, "config": name, "epochs": run.epochs})
+        if enqueue:
+            run_id, queue = run.pk, run.queue
+            transaction.on_commit(lambda: _enqueue(run_id, queue))
+    return run
+
+
+def _enqueue(run_id: int, queue: str) -> None:
+    from mlbackend.tasks import training_run_task
+
+    training_run_task.apply_async(args=[run_id], queue=queue)
+
+
+def _work_dir(run: TrainingRun) -> Path:
+    return Path(settings.MEDIA_ROOT) / "ml" / "work" / f"run-{run.pk}"
+
+
+def training_run_execute(*, run_id: int, on_epoch=None, batch: int | None = None) -> TrainingRun:
+    """The worker's side of a training: export, train, evaluate candidate and served model on the held-out
+    set, register, promote if better. Returns the finished run (FAILED with its error when anything raised;
+    a run found RUNNING was left by a dead worker and becomes INTERRUPTED without retraining)."""
+    run = TrainingRun.objects.select_related("project").get(pk=run_id)
+    if run.status == TrainingRun.Status.RUNNING:
+        return training_run_transition(run, TrainingRun.Status.INTERRUPTED, error="redelivered after a worker died")
+    if run.status != TrainingRun.Status.QUEUED:
+        return run
+    device = training_device()
+    run = training_run_transition(run, TrainingRun.Status.RUNNING, started_at=timezone.now(),
+                                  heartbeat_at=timezone.now(), device=device, worker_pid=os.getpid())
+    project = run.project
+    work = _work_dir(run)
+    try:
+        config = config_load(run.config_name)
+        export = dataset_export(project=project, out_dir=work / "dataset", task=config.task)
+        if not export.images.get("train"):
+            raise TrainingError("no ground-truth boxes to train on yet")
+        served = served_version_for(project)
+        if served is not None and served.class_names == export.class_names and served.config_name == config.name:
+            candidate, parent = YoloAdapter.load(model_file(served)), served  # continue from the served weights
+        else:
+            candidate, parent = YoloAdapter.build(config), served
+
+        def progress(epoch: EpochProgress) -> None:
+            TrainingRun.objects.filter(pk=run.pk).update(
+                epoch=epoch.epoch, loss=epoch.loss, eta_seconds=epoch.eta_seconds, heartbeat_at=timezone.now())
+            if on_epoch is not None:
+                on_epoch(epoch)
+
+        result = candidate.train(data_yaml=export.data_yaml, out_dir=work, epochs=run.epochs, imgsz=run.imgsz,
+                                 batch=batch or config.batch, device=device, on_epoch=progress)
+        has_heldout = bool(export.images.get("test"))
+        metrics = served_metrics = None
+        if has_heldout:
+            metrics = candidate.evaluate(data_yaml=export.data_yaml, split="test", imgsz=run.imgsz,
+                                         out_dir=work, device=device).as_dict()
+            if served is not None:
+                served_model = adapter_for(model_file(served), served.sha256)
+                served_metrics = served_model.evaluate(data_yaml=export.data_yaml, split="test", imgsz=run.imgsz,
+                                                       out_dir=work, device=device).as_dict()
+        promote, reason = promotion_decide(candidate=metrics, served=served_metrics, served_exists=served is not None)
+        gate = {"promoted": promote, "reason": reason, "served_version": served.version if served else None,
+                "served_metrics": served_metrics, "heldout_images": export.images.get("test", 0)}
+        with transaction.atomic():
+            version = model_version_register(
+                project=project, weights=result.weights, config_name=config.name, class_names=export.class_names,
+                metrics=metrics or {}, gate=gate, promote=promote, parent=parent,
+                training_case_ids=export.train_case_ids, validation_case_ids=export.val_case_ids,
+                heldout_case_ids=export.test_case_ids, device=device, train_seconds=round(result.seconds, 2),
+                epochs=run.epochs, imgsz=run.imgsz,
+            )
+            run = training_run_transition(run, TrainingRun.Status.SUCCEEDED, model_version=version,
+                                          heartbeat_at=timezone.now())
+        return run
+    except Exception as error:
+        logger.exception("training %s failed", run.pk)
+        message = f"{type(error).__name__}: {error}"
+        return training_run_transition(run, TrainingRun.Status.FAILED,
+                                       error=message + "\n" + traceback.format_exc(limit=3))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def retrain_due(project: Project) -> bool:
+    """True when at least K ground-truth cases exist that the served model did not train on (K per project)."""
+    from mlbackend.services.dataset import case_partition
+
+    model_settings = project_model_settings(project)
+    if not model_settings.retrain_after_cases:
+        return False
+    served = served_version_for(project)
+    known = set(served.training_case_ids + served.validation_case_ids) if served else set()
+    parts = case_partition(project)
+    new = [c for c in parts["train"] + parts["val"] if c.pk not in known]
+    return len(new) >= model_settings.retrain_after_cases
+
+
+def trainings_request_due(*, trigger: str = TrainingRun.Trigger.NEW_CASES) -> list[TrainingRun]:
+    """Queues a training for every project with K new ground-truth cases and none active (the beat check)."""
+    runs = []
+    for project in Project.objects.all():
+        if retrain_due(project):
+            try:
+                runs.append(training_request(project=project, trigger=trigger))
+            except TrainingError:
+                pass
+    return runs
+
+
+__all__ = ["ModelVersion", "TrainingError", "retrain_due", "training_queue", "training_request",
+           "training_run_execute", "training_run_transition", "training_runs_reap", "trainings_request_due"]
+
+
+@transaction.atomic
+def retrain_schedule_set(*, project: Project, crontab: str, actor=None) -> None:
+    """Sets (or with "" removes) the project's scheduled retraining: a django-celery-beat PeriodicTask that
+    beat reads from the database, so schedules change without restarting beat. Raises TrainingError on a
+    malformed 'm h dom mon dow'."""
+    import json
+
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    name = f"mlbackend: scheduled training of {project.slug}"
+    model_settings = project_model_settings(project, lock=True)
+    crontab = " ".join(crontab.split())
+    if not crontab:
+        PeriodicTask.objects.filter(name=name).delete()
+    else:
+        fields = crontab.split(" ")
+        if len(fields) != 5:
+            raise TrainingError("a schedule is five cron fields: minute hour day-of-month month day-of-week")
+        minute, hour, day_of_month, month, day_of_week = fields
+        schedule, _ = CrontabSchedule.objects.get_or_create(
+            minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month, day_of_week=day_of_week,
+            timezone=settings.TIME_ZONE)
+        PeriodicTask.objects.update_or_create(name=name, defaults={
+            "task": "mlbackend.scheduled_training", "crontab": schedule, "args": json.dumps([project.pk]),
+            "enabled": True})
+    model_settings.retrain_crontab = crontab
+    model_settings.save(update_fields=["retrain_crontab"])
+    annotation_services.audit_log(actor=actor, action="retrain_schedule_set", target=project,
+                                  payload={"crontab": crontab})
