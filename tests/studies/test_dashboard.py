@@ -1,4 +1,4 @@
-"""The acceptance test of the dashboard: a study with known truth and simulated readers of known accuracy,
+"""The acceptance test of the dashboard: a study with the phantoms' known truth and simulated readers of known accuracy,
 read through the study services, and every dashboard number checked against the statistics core computed
 independently from the simulation's own values (not from the database)."""
 from __future__ import annotations
@@ -18,6 +18,7 @@ from studies.diagnostic import binary_metrics, mcnemar, multiclass_metrics, pair
 from studies.models import StudySession
 from studies.services import study_create, study_session_open, study_session_submit
 from tests.conftest import make_user
+from fixtures.phantoms import case_findings
 from tests.factories import CaseFactory
 
 SPECS = finding_specs(default_schema())
@@ -26,6 +27,27 @@ POSITIVE_FROM = {"pfirrmann": "4", "herniation": "protrusion", "hiz": "present",
 ACCURACY = {"reader_a": 0.95, "reader_b": 0.8, "reader_c": 0.6}
 MODEL_VERSION = "yolo-v1"
 MODEL_FINDINGS = ("herniation", "hiz")
+
+
+class Undefined:
+    """How the dashboard shows a statistic the core finds undefined (NaN, e.g. kappa when both raters use one
+    category: common with the phantoms' rare findings): None. Compared with the core, it equals NaN."""
+
+    def __eq__(self, other):
+        return other is None or other is self or (isinstance(other, float) and np.isnan(other))
+
+    def __repr__(self):
+        return "Undefined"
+
+
+UNDEFINED = Undefined()
+
+
+def phantom_value(value) -> str:
+    """A phantom truth value in the schema's words (booleans are present/absent, grades are strings)."""
+    if isinstance(value, bool):
+        return "present" if value else "absent"
+    return str(value)
 
 
 def _err(rng, values, truth):
@@ -48,11 +70,14 @@ def build_study(*, n_cases=20, design="both", repeat_fraction=0.25, seed=7, with
     project = services.project_create(slug="study-project", name="Study project", actor=coordinator)
     readers = [make_user(name, Role.READER, years_experience=5 * (i + 1)) for i, name in enumerate(ACCURACY)]
     cases = [CaseFactory(project=project, status=Case.Status.GROUND_TRUTH) for _ in range(n_cases)]
+    # Known truth: the synthetic phantoms' own per-level findings (fixtures.phantoms draws them with realistic
+    # frequencies), without rendering their pixels.
     truth = {}
-    for case in cases:
+    for index, case in enumerate(cases):
+        phantom = case_findings(seed=seed, case_index=index)
         for level in LUMBAR_LEVELS:
-            for name, spec in SPECS.items():
-                truth[(case.pk, level, name)] = spec.values[rng.integers(len(spec.values))]
+            for name in SPECS:
+                truth[(case.pk, level, name)] = phantom_value(phantom[level][name])
     GroundTruthItem.objects.bulk_create([
         GroundTruthItem(case_id=c, disc_level=level, finding_type=name, value=value,
                         provenance=GroundTruthItem.Provenance.IMPORTED) for (c, level, name), value in truth.items()])
@@ -108,7 +133,7 @@ def _rows(dashboard, table, **match):
 def _one(dashboard, table, **match):
     rows = _rows(dashboard, table, **match)
     assert len(rows) == 1, (table, match, len(rows))
-    return rows[0]
+    return {key: UNDEFINED if value is None else value for key, value in rows[0].items()}
 
 
 def _units(sim_values: dict, name: str, level: str | None = None) -> list:
