@@ -3,48 +3,22 @@ report downloads through the button, and every file in it opens (HTML parses, CS
 import csv
 import io
 import json
-import os
-import shutil
 import zipfile
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 
 from studies.report import JSON_KEYS
+from tests.browser.conftest import ARTIFACTS, log_in
 from tests.studies.test_dashboard import build_study
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-# Playwright's sync API keeps an event loop on this thread; the ORM calls here happen before and after it runs.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-@pytest.fixture
-def browser():
-    if not shutil.which(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-sync"])
-        yield browser
-        browser.close()
 
 
 def test_coordinator_opens_the_dashboard_and_downloads_the_report(browser, live_server, tmp_path):
     study, _sim = build_study(n_cases=6, repeat_fraction=0.34)
-    ARTIFACTS.mkdir(exist_ok=True)
-    context = browser.new_context(viewport={"width": 1400, "height": 950}, accept_downloads=True)
-    page = context.new_page()
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", "coord")
-    page.fill("input[name=password]", "pw-coord")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/**")
+    page = log_in(browser, live_server, "coord", accept_downloads=True)
+    context = page.context
     page.click("text=Studies")
     page.click(f"text={study.name}")
     page.wait_for_selector("table[data-table='inter_reader']")

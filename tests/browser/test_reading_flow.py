@@ -3,36 +3,16 @@
 Two readers read a phantom case blind, disagree on exactly one level, the senior resolves that item, and the
 ground truth is as chosen with provenance. Screenshots of each page land in test-artifacts/.
 """
-import os
-import shutil
-from pathlib import Path
 
 import pytest
 
 from annotation import services
 from annotation.dicom import path_sources
 from annotation.models import Adjudication, Case, GroundTruthItem, Read, Role
+from tests.browser.conftest import ARTIFACTS, log_in
 from tests.conftest import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-# Playwright's sync API keeps an event loop on this thread; the ORM calls here happen before and after it runs.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-@pytest.fixture
-def browser():
-    if not shutil.which(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-sync"])
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -48,17 +28,6 @@ def phantom_case(tmp_path, project):
         services.case_assign(case=case, user=users[name], role=Role.READER)
     services.case_assign(case=case, user=users["senior"], role=Role.SENIOR)
     return case
-
-
-def log_in(browser, live_server, username):
-    context = browser.new_context(viewport={"width": 1400, "height": 950})
-    page = context.new_page()
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "pw-" + username)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/**")
-    return page
 
 
 def canvas_stats(page):
@@ -108,7 +77,6 @@ def read_case(page, live_server, case, reader, l4l5_grade):
 
 
 def test_two_readers_disagree_on_one_level_and_the_senior_resolves_it(browser, live_server, phantom_case):
-    ARTIFACTS.mkdir(exist_ok=True)
     case = phantom_case
     for reader, grade in (("reader1", "3"), ("reader2", "4")):
         page = log_in(browser, live_server, reader)
