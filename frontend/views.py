@@ -68,6 +68,7 @@ def case_read(request, case_id):
         "schema": case.project.label_schema,
         "exhaustive": case.project.labelling_mode == case.project.LabellingMode.EXHAUSTIVE,
         "series": selectors.case_viewer_series(case),
+        "correctable": case.status != case.Status.GROUND_TRUTH,
     }
     return render(request, "frontend/case_read.html", _context(request, case=case, page=page))
 

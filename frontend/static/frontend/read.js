@@ -169,6 +169,7 @@
       document.body.classList.add("submitted");
       status(`Submitted (version ${read.version}). Thank you.`, "ok");
       $("#submit").disabled = true;
+      $("#correct").hidden = !page.correctable;
     } catch (error) {
       status("Not submitted: " + error.message, "error");
     }
@@ -194,6 +195,7 @@
       state.submitted = true;
       document.body.classList.add("submitted");
       $("#submit").disabled = true;
+      $("#correct").hidden = !page.correctable;
       status(`This read was submitted ${read.submitted_at.slice(0, 16).replace("T", " ")}; it can no longer change.`, "ok");
     }
   }
@@ -238,6 +240,14 @@
   $("#box-mode").addEventListener("click", () => viewer.setMode(viewer.mode === "box" ? "wl" : "box"));
   $("#save").addEventListener("click", () => { state.dirty = true; saveDraft(); });
   $("#submit").addEventListener("click", submit);
+  $("#correct").addEventListener("click", async () => {
+    try {
+      await spineApi("POST", `/api/reads/${state.read.id}/correct/`);
+      window.location.reload();  // the page opens the new draft version
+    } catch (error) {
+      status("No correction: " + error.message, "error");
+    }
+  });
 
   document.addEventListener("keydown", (e) => {
     if (e.target.tagName === "SELECT" || e.target.tagName === "INPUT" || e.target.tagName === "TEXTAREA") return;
