@@ -1,11 +1,11 @@
-"""Reader-study dashboard benchmark: 1,000 cases x 5 levels x 5 findings, 3 readers in both arms plus the model.
+"""Reader-study dashboard benchmark: 1,000 cases x 5 levels x 5 findings x 3 readers plus the model.
 
 Inserts a synthetic study into the configured database (SQLite file by default, or DATABASE_URL), then times
 the dashboard exactly as the page computes it: studies.selectors.study_data (the database reads) and
 studies.dashboard.study_dashboard (every statistic), best of 3. The page's figures (matplotlib) are timed apart.
 The last line is JSON: {"seconds": ..., "db_seconds": ..., "stats_seconds": ..., "plots_seconds": ..., ...}.
 
-    .venv/bin/python bench/stats.py [--cases 1000] [--keep]
+    .venv/bin/python bench/stats.py [--cases 1000] [--design both --repeat-fraction 0.1] [--keep]
 """
 import argparse
 import json
@@ -27,6 +27,10 @@ def main():
     parser.add_argument("--cases", type=int, default=1000)
     parser.add_argument("--readers", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    # The issue's size is one arm, no repeats (3 readers + the model); "both" with --repeat-fraction 0.1 adds the
+    # aided arm and intra-reader repeats (13 raters).
+    parser.add_argument("--design", choices=["unaided", "both"], default="unaided")
+    parser.add_argument("--repeat-fraction", type=float, default=0.0)
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL"):
         # A throwaway SQLite file, so the benchmark never touches var/'s data.
@@ -41,7 +45,7 @@ def main():
     from django.test.utils import setup_test_environment
 
     setup_test_environment()
-    test_db = connection.creation.create_test_db(verbosity=0, keepdb=False)
+    test_db = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     try:
         numbers = run(args)
     finally:
@@ -78,11 +82,13 @@ def run(args) -> dict:
     cases = Case.objects.bulk_create([
         Case(project=project, patient_key=f"{i:032x}", study_instance_uid=f"2.25.{i}", status="ground_truth",
              split="study") for i in range(args.cases)])
-    study = ReaderStudy.objects.create(project=project, name="bench", design="both", model_version="bench-v1",
-                                       washout_days=0, repeat_fraction=0.1)
-    repeat = set(rng.choice(len(cases), size=len(cases) // 10, replace=False).tolist())
+    arms = ["unaided"] if args.design == "unaided" else ["unaided", "aided"]
+    study = ReaderStudy.objects.create(project=project, name="bench", design=args.design, model_version="bench-v1",
+                                       washout_days=0, repeat_fraction=args.repeat_fraction)
+    repeat = set(rng.choice(len(cases), size=int(len(cases) * args.repeat_fraction), replace=False).tolist())
+    repetitions = (1, 2) if repeat else (1,)
     StudyCase.objects.bulk_create([StudyCase(study=study, case=c, repeat=i in repeat) for i, c in enumerate(cases)])
-    StudyReader.objects.bulk_create([StudyReader(study=study, user=u, arm_order=["unaided", "aided"]) for u in users])
+    StudyReader.objects.bulk_create([StudyReader(study=study, user=u, arm_order=arms) for u in users])
     truth = {}
     gt = []
     for c in cases:
@@ -106,8 +112,8 @@ def run(args) -> dict:
     now = timezone.now()
     sessions, reads = [], []
     for user in users:
-        for arm in ("unaided", "aided"):
-            for repetition in (1, 2):
+        for arm in arms:
+            for repetition in repetitions:
                 chosen = [c for i, c in enumerate(cases) if repetition == 1 or i in repeat]
                 for position, c in enumerate(chosen):
                     sessions.append(StudySession(study=study, reader=user, case=c, arm=arm, repetition=repetition,
@@ -153,7 +159,7 @@ def run(args) -> dict:
             "stats_seconds": round(stats_times[best], 3), "plots_seconds": round(plots_seconds, 3),
             "goal_seconds": GOAL_SECONDS, "within_goal": seconds < GOAL_SECONDS,
             "cases": args.cases, "levels": len(levels), "findings": len(specs), "readers": args.readers,
-            "arms": 2, "repeat_fraction": 0.1, "raters_with_model": len(data.raters),
+            "arms": len(arms), "repeat_fraction": args.repeat_fraction, "raters_with_model": len(data.raters),
             "finding_rows": len(findings) + len(model), "table_rows": rows, "insert_seconds": round(insert_seconds, 1)}
 
 
