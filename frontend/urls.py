@@ -13,4 +13,5 @@ urlpatterns = [
     path("adjudications/<int:adjudication_id>/", views.adjudication_detail, name="adjudication"),
     path("projects/<slug:slug>/", views.project_cases, name="project-cases"),
     path("projects/<slug:slug>/assign/", views.project_assign, name="project-assign"),
+    path("projects/<slug:slug>/reassign/", views.project_reassign, name="project-reassign"),
 ]

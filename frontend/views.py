@@ -6,7 +6,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from annotation import selectors, services
-from annotation.models import Role
+from annotation.models import Case, Role
 from annotation.serializers import AdjudicationSerializer
 
 
@@ -50,6 +50,24 @@ def project_assign(request, slug):
         messages.success(request, f"Assigned {count} unassigned case(s).")
     except ValueError as error:
         messages.error(request, str(error))
+    return redirect("project-cases", slug=slug)
+
+
+@login_required
+@require_POST
+def project_reassign(request, slug):
+    if not selectors.is_coordinator(request.user):
+        raise Http404("no such project")
+    project = selectors.project_get_for(request.user, slug)
+    role = request.POST.get("role", Role.READER)
+    try:
+        case = selectors.cases_visible_to(request.user, project=project).get(pk=int(request.POST.get("case", 0)))
+        from_user, to_user = (selectors.users_with_role([request.POST.get(key, "")], role)[0]
+                              for key in ("from_user", "to_user"))
+        services.case_reassign(case=case, from_user=from_user, to_user=to_user, role=role, actor=request.user)
+        messages.success(request, f"Case {case.pk}: {from_user.username}'s {role} assignment moved to {to_user.username}.")
+    except (ValueError, Case.DoesNotExist) as error:
+        messages.error(request, str(error) or "no such case in this project")
     return redirect("project-cases", slug=slug)
 
 

@@ -391,3 +391,23 @@ def test_a_model_finding_of_another_case_cannot_be_referenced(client, reading, r
          "model_finding": other.pk}]}, content_type="application/json")
     assert response.status_code == 400 and "not a pre-annotation of this case" in response.json()["detail"]
     assert Read.objects.get(reader=reader).findings.count() == 0
+
+
+def test_coordinator_page_reassigns_a_case_and_refuses_a_submitted_one(client, reading, coordinator, reader,
+                                                                          other_reader):
+    case = reading["case"]
+    spare = make_user("reader3", Role.READER)
+    client.force_login(coordinator)
+    moved = client.post("/projects/lumbar/reassign/", {"case": case.pk, "role": "reader", "from_user": "reader1",
+                                                       "to_user": "reader3"}, follow=True)
+    assert "moved to reader3" in moved.content.decode()
+    assert set(case.assignments.filter(role="reader").values_list("user__username", flat=True)) == {"reader2", "reader3"}
+
+    submit(client, other_reader, case, full_read())
+    client.force_login(coordinator)
+    refused = client.post("/projects/lumbar/reassign/", {"case": case.pk, "role": "reader", "from_user": "reader2",
+                                                         "to_user": "reader1"}, follow=True)
+    assert "already submitted" in refused.content.decode()
+    assert case.assignments.filter(user=other_reader, role="reader").exists()
+    client.force_login(spare)
+    assert client.post("/projects/lumbar/reassign/", {"case": case.pk}).status_code == 404
