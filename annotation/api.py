@@ -108,11 +108,11 @@ class InstanceDicomApi(APIView):
 
 # Reading and adjudication -------------------------------------------------------------------------------------
 
-def _error(error: Exception, status_code: int = 400) -> Response:
+def error_response(error: Exception, status_code: int = 400) -> Response:
     return Response({"detail": str(error)}, status=getattr(error, "status_code", status_code))
 
 
-def _finding_inputs(validated: dict) -> list | None:
+def finding_inputs(validated: dict) -> list | None:
     if "findings" not in validated:
         return None
     return [
@@ -125,7 +125,7 @@ def _finding_inputs(validated: dict) -> list | None:
     ]
 
 
-def _read_response(read, status_code=200) -> Response:
+def read_response(read, status_code=200) -> Response:
     read = Read.objects.prefetch_related("findings").select_related("reader").get(pk=read.pk)
     return Response(ReadSerializer(read).data, status=status_code)
 
@@ -145,7 +145,7 @@ class MyReadApi(APIView):
         read = selectors.current_read_for(request.user, case)
         if read is None:
             return Response({"detail": "no read yet; POST to open one"}, status=404)
-        return _read_response(read)
+        return read_response(read)
 
     @extend_schema(request=None, responses=ReadSerializer)
     def post(self, request, case_id):
@@ -153,8 +153,8 @@ class MyReadApi(APIView):
         try:
             read = services.read_open(case=case, reader=request.user)
         except services.ReadingError as error:
-            return _error(error)
-        return _read_response(read)
+            return error_response(error)
+        return read_response(read)
 
 
 class MyReadDraftApi(APIView):
@@ -167,10 +167,10 @@ class MyReadDraftApi(APIView):
         read = selectors.own_read_for_update(request.user, case_id)
         try:
             read = services.read_save_draft(read=read, reader=request.user,
-                                            findings=_finding_inputs(serializer.validated_data) or [],
+                                            findings=finding_inputs(serializer.validated_data) or [],
                                             active_seconds=serializer.validated_data.get("active_seconds"))
         except services.ReadingError as error:
-            return _error(error)
+            return error_response(error)
         return Response(DraftReceiptSerializer(read).data)
 
 
@@ -185,17 +185,17 @@ class MyReadSubmitApi(APIView):
             return Response({"detail": "open the read first"}, status=404)
         try:
             read = services.read_submit(read=read, reader=request.user,
-                                        findings=_finding_inputs(serializer.validated_data),
+                                        findings=finding_inputs(serializer.validated_data),
                                         active_seconds=serializer.validated_data.get("active_seconds"))
         except services.ReadingError as error:
-            return _error(error)
-        return _read_response(read)
+            return error_response(error)
+        return read_response(read)
 
 
 class ReadDetailApi(APIView):
     @extend_schema(responses=ReadSerializer)
     def get(self, request, read_id):
-        return _read_response(selectors.read_get_for(request.user, read_id))
+        return read_response(selectors.read_get_for(request.user, read_id))
 
 
 class ReadCorrectApi(APIView):
@@ -205,8 +205,8 @@ class ReadCorrectApi(APIView):
         try:
             correction = services.read_correct(read=read, reader=request.user)
         except services.ReadingError as error:
-            return _error(error)
-        return _read_response(correction, 201)
+            return error_response(error)
+        return read_response(correction, 201)
 
 
 class CaseReadsApi(APIView):
@@ -262,7 +262,7 @@ class AdjudicationResolveApi(APIView):
             adjudication = services.adjudication_resolve(adjudication=adjudication, senior=request.user,
                                                          decisions=decisions)
         except services.ReadingError as error:
-            return _error(error)
+            return error_response(error)
         return Response(AdjudicationSerializer(adjudication).data)
 
 
@@ -289,7 +289,7 @@ class BalancedAssignApi(APIView):
             count = services.cases_assign_balanced(project=project, readers=readers, seniors=seniors,
                                                    seed=data["seed"], actor=request.user)
         except ValueError as error:
-            return _error(error)
+            return error_response(error)
         return Response({"assigned_cases": count})
 
 
@@ -311,5 +311,5 @@ class ReassignApi(APIView):
         except Case.DoesNotExist:
             return Response({"detail": "no such case in this project"}, status=404)
         except ValueError as error:
-            return _error(error)
+            return error_response(error)
         return Response({"case": case.pk, "role": data["role"], "user": data["to_user"]})

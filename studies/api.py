@@ -7,9 +7,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import selectors as annotation_selectors
-from annotation.api import IsCoordinator, _finding_inputs
+from annotation.api import IsCoordinator, error_response, finding_inputs, read_response
 from annotation.serializers import FindingSerializer, ReadInputSerializer, ReadSerializer
-from annotation.models import Read, Role
+from annotation.models import Role
 from studies import imports, report, selectors, services
 from studies.models import Arm
 from studies.serializers import (
@@ -25,10 +25,6 @@ def _study(request, study_id):
         return selectors.study_get_for(request.user, study_id)
     except selectors.StudyAccessDenied as error:
         raise PermissionDenied(str(error))
-
-
-def _error(error: Exception) -> Response:
-    return Response({"detail": str(error)}, status=getattr(error, "status_code", 400))
 
 
 class StudyListApi(APIView):
@@ -48,7 +44,7 @@ class StudyListApi(APIView):
             readers = annotation_selectors.users_with_role(data.pop("readers"), Role.READER)
             study = services.study_create(project=project, actor=request.user, readers=readers, **data)
         except ValueError as error:
-            return _error(error)
+            return error_response(error)
         return Response(StudySerializer(study).data, status=status.HTTP_201_CREATED)
 
 
@@ -86,19 +82,14 @@ class MySessionsApi(APIView):
         return Response(SessionRowSerializer(rows, many=True).data)
 
 
-def _read_response(read, status_code=200) -> Response:
-    read = Read.objects.prefetch_related("findings").select_related("reader").get(pk=read.pk)
-    return Response(ReadSerializer(read).data, status=status_code)
-
-
 class SessionOpenApi(APIView):
     @extend_schema(request=None, responses=ReadSerializer)
     def post(self, request, session_id):
         session = selectors.session_get_for(request.user, session_id)
         try:
-            return _read_response(services.study_session_open(session=session, reader=request.user))
+            return read_response(services.study_session_open(session=session, reader=request.user))
         except services.StudyError as error:
-            return _error(error)
+            return error_response(error)
 
 
 class SessionDraftApi(APIView):
@@ -109,11 +100,11 @@ class SessionDraftApi(APIView):
         serializer.is_valid(raise_exception=True)
         try:
             read = services.study_session_save_draft(
-                session=session, reader=request.user, findings=_finding_inputs(serializer.validated_data) or [],
+                session=session, reader=request.user, findings=finding_inputs(serializer.validated_data) or [],
                 active_seconds=serializer.validated_data.get("active_seconds"))
         except services.StudyError as error:
-            return _error(error)
-        return _read_response(read)
+            return error_response(error)
+        return read_response(read)
 
 
 class SessionSubmitApi(APIView):
@@ -124,11 +115,11 @@ class SessionSubmitApi(APIView):
         serializer.is_valid(raise_exception=True)
         try:
             read = services.study_session_submit(
-                session=session, reader=request.user, findings=_finding_inputs(serializer.validated_data),
+                session=session, reader=request.user, findings=finding_inputs(serializer.validated_data),
                 active_seconds=serializer.validated_data.get("active_seconds"))
         except services.StudyError as error:
-            return _error(error)
-        return _read_response(read)
+            return error_response(error)
+        return read_response(read)
 
 
 class SessionModelFindingsApi(APIView):
@@ -161,5 +152,5 @@ class LabelStudioImportApi(APIView):
                                                  reader=reader, context=serializer.validated_data["context"],
                                                  actor=request.user)
         except ValueError as error:
-            return _error(error)
+            return error_response(error)
         return Response(result, status=status.HTTP_201_CREATED)
