@@ -6,6 +6,7 @@ predicts many series with one loaded model); importing this module loads nothing
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 import time
@@ -55,8 +56,9 @@ class EvalResult:
         return {"map50": self.map50, "map50_95": self.map50_95, "per_class": self.per_class}
 
 
+@functools.cache
 def training_device() -> str:
-    """'0' (the first GPU) when CUDA is present, else 'cpu'."""
+    """'0' (the first GPU) when CUDA is present, else 'cpu'. Asked once per process: it sits on the predict path."""
     import torch
 
     return "0" if torch.cuda.is_available() else "cpu"
@@ -82,7 +84,9 @@ def _yolo():
 def _as_bgr(image: np.ndarray) -> np.ndarray:
     """Ultralytics takes HxWx3 BGR arrays; rendered DICOM is HxW greyscale."""
     if image.ndim == 2:
-        return np.ascontiguousarray(np.repeat(image[:, :, None], 3, axis=2))
+        import cv2
+
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)  # a twentieth of np.repeat's time, on the predict path
     return image
 
 

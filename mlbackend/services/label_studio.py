@@ -22,7 +22,7 @@ from annotation.rendering import instance_to_uint8
 from annotation.schema import class_to_finding
 from mlbackend.adapter import Detection, adapter_for
 from mlbackend.interpret import ImageDetections, place_findings, task_score
-from mlbackend.models import LabelStudioLink
+from mlbackend.models import LabelStudioLink, ModelVersion, ProjectModelSettings
 from mlbackend.selectors import served_version_for
 from mlbackend.services.registry import model_file
 
@@ -64,7 +64,18 @@ def label_config_parse(xml: str | None) -> LabelConfig:
 def link_for(ls_project: str | None) -> LabelStudioLink | None:
     if not ls_project:
         return None
-    return LabelStudioLink.objects.select_related("project").filter(ls_project=str(ls_project).split(".")[0]).first()
+    # The project's served version comes in the same query: /ml/predict's hot path (Label Studio's timeout).
+    return (LabelStudioLink.objects.select_related("project__model_settings__served_version__project")
+            .filter(ls_project=str(ls_project).split(".")[0]).first())
+
+
+def _served_version(project: Project, link: LabelStudioLink | None) -> ModelVersion | None:
+    if link is None:
+        return served_version_for(project)
+    try:
+        return project.model_settings.served_version
+    except ProjectModelSettings.DoesNotExist:
+        return None
 
 
 def project_for(ls_project: str | None, *, extra_params: dict | None = None) -> Project:
@@ -126,7 +137,7 @@ def image_load(url: str, *, project: Project, link: LabelStudioLink | None) -> t
         raise ProtocolError("task has no image URL")
     own = INSTANCE_URL.match(url)
     if own:
-        instance = Instance.objects.filter(pk=int(own.group(1)), series__case__project=project).first()
+        instance = Instance.objects.filter(pk=int(own.group(1)), series__case__project_id=project.pk).first()
         if instance is None:
             raise ProtocolError(f"no instance {own.group(1)} in project {project.slug}")
         return instance_to_uint8(instance), instance
@@ -180,7 +191,7 @@ def predict(*, tasks: list, ls_project: str | None, label_config: str | None) ->
             raise ProtocolError(f"task {index} has no data object")
         url = data.get(config.data_key) or next((v for v in data.values() if isinstance(v, str)), None)
         images.append(image_load(url, project=project, link=link))
-    version = served_version_for(project)
+    version = _served_version(project, link)
     if version is None:
         return [{"model_version": "untrained", "score": 0.0, "result": []} for _ in tasks]
     adapter = adapter_for(model_file(version), version.sha256)

@@ -4,6 +4,7 @@ import pytest
 
 from annotation.models import AuditEvent, Case, Finding, Source
 from mlbackend import services
+from mlbackend.adapter import adapter_for
 from mlbackend.models import CaseInformativeness, ModelVersion, TrainingRun
 from mlbackend.selectors import served_version_for
 
@@ -117,3 +118,28 @@ def test_a_training_that_dies_in_an_epoch_changes_nothing_served(gt_cases, ml_pr
     assert not ModelVersion.objects.exists() and served_version_for(ml_project) is None
     with pytest.raises(services.TrainingError):
         services.training_run_transition(run, TrainingRun.Status.SUCCEEDED)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config_name", ["yolov8n-seg", "yolov5n-se"])
+def test_segmentation_and_se_configs_train_register_and_preannotate(config_name, gt_cases, ml_project):
+    """The two non-default architectures go the whole way: export (polygons for seg), train, held-out metrics,
+    registry row, served model predicting findings on the unread case."""
+    services.model_settings_update(project=ml_project, config_name=config_name)
+
+    run = train_once(ml_project)
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    version = run.model_version
+    assert (version.config_name, version.decision) == (config_name, ModelVersion.Decision.PROMOTED)
+    assert set(version.metrics) == {"map50", "map50_95", "per_class"} and len(version.sha256) == 64
+    assert served_version_for(ml_project) == version
+    # the trained file is a model of the chosen kind with the schema's classes, and serves predictions
+    adapter = adapter_for(services.model_file(version), version.sha256)
+    assert adapter.task == ("segment" if config_name.endswith("seg") else "detect")
+    assert adapter.class_names[:2] == ["disc_p1", "disc_p2"]
+    unread = gt_cases["unread"]
+    stored = services.cases_preannotate(case_ids=[unread.pk])
+    assert stored[unread.pk] == Finding.objects.filter(case=unread, source=Source.MODEL,
+                                                       model_version=version.label).count()
+    assert CaseInformativeness.objects.get(case=unread).model_version == version.label
