@@ -1,17 +1,21 @@
 """Active learning on phantoms: mAP50 after each round of labelled cases chosen by informativeness versus at
 random, with a fixed test set, several seeds. Writes a PNG of both curves. Last line: one JSON object.
 
-Each seed starts both strategies from the same random initial labelled set and the same first model; each
-round fine-tunes the previous round's model (as the platform's retraining does) on all cases labelled so far,
-and the informativeness strategy ranks the unlabelled pool with mlbackend.interpret.informativeness on that
-model's predictions (the ordering the worklists get). label_savings: the share of labels the informativeness
-curve needs to reach the random curve's final mAP50 (0 when it never does), from the seed-averaged curves.
+Each seed starts both strategies from the same random initial labelled set and the same first model (by
+default the shipped starter model, trained on phantoms of another seed, fine-tuned on the initial set: the
+platform's situation when a project starts); each round fine-tunes the previous round's model (as the
+platform's retraining does) on all cases labelled so far, and the informativeness strategy ranks the unlabelled
+pool with mlbackend.interpret.informativeness on that model's predictions (the ordering the worklists get).
+label_savings: the share of labels the informativeness curve needs to reach the random curve's final mAP50
+(0 when it never does), from the seed-averaged curves.
 
     .venv/bin/python bench/active_learning.py [--cases 200] [--test 40] [--initial 8] [--step 8] [--rounds 4]
-        [--epochs 5] [--imgsz 128] [--seeds 3] [--init scratch|starter] [--png var/bench/active_learning.png]
+        [--epochs 6] [--imgsz 256] [--seeds 3] [--init starter|scratch] [--planes sagittal|all]
+        [--png var/bench/active_learning.png]
 
-Sized for this 2-core CPU; from scratch at these sizes every model scores mAP50 ~0 (no signal): use
---init starter and/or more epochs, a larger imgsz and more rounds on a GPU for a meaningful comparison.
+Sized for this 2-core CPU (about 25 minutes): sagittal images only, like the starter model (--planes all adds
+the axial slices to training, test and ranking). From scratch (--init scratch) a few epochs on a few dozen
+cases score mAP50 ~0 on a CPU: no signal; that needs a GPU and many more epochs.
 """
 import argparse
 import json
@@ -33,11 +37,11 @@ from mlbackend.phantom_dataset import phantom_image, write_dataset
 from mlbackend.services.registry import STARTER_WEIGHTS
 
 
-def case_images(phantom_dir: Path, case: dict) -> list[tuple[str, int, int, np.ndarray]]:
+def case_images(phantom_dir: Path, case: dict, planes: str) -> list[tuple[str, int, int, np.ndarray]]:
     """(plane, rank, series length, pixels) of what pre-annotation reads: mid-sagittal +-1 and the axials."""
     folder = phantom_dir / case["case_key"]
     sagittal = sorted(folder.glob("sag_*.dcm"))
-    axial = sorted(folder.glob("ax_*.dcm"))
+    axial = sorted(folder.glob("ax_*.dcm")) if planes == "all" else []
     mid = len(sagittal) // 2
     out = [("sagittal", r, len(sagittal), phantom_image(sagittal[r])) for r in range(mid - 1, mid + 2)]
     return out + [("axial", r, len(axial), phantom_image(p)) for r, p in enumerate(axial)]
@@ -94,11 +98,12 @@ def main():
     parser.add_argument("--initial", type=int, default=8)
     parser.add_argument("--step", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=4, help="rounds including the initial one")
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--imgsz", type=int, default=128)
+    parser.add_argument("--epochs", type=int, default=6, help="fine-tuning epochs per round")
+    parser.add_argument("--imgsz", type=int, default=256)
+    parser.add_argument("--planes", choices=["sagittal", "all"], default="sagittal")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--png", default="var/bench/active_learning.png")
-    parser.add_argument("--init", choices=["scratch", "starter"], default="scratch",
+    parser.add_argument("--init", choices=["scratch", "starter"], default="starter",
                         help="first model: from the architecture, or fine-tuned from the shipped starter model "
                              "(phantom seed 101, disjoint from this benchmark's seed 7)")
     args = parser.parse_args()
@@ -107,8 +112,11 @@ def main():
         tmp = Path(tmp)
         truth = generate_phantoms(n_cases=args.cases, out_dir=tmp / "phantoms", seed=7)
         cases = truth["cases"]
+        if args.planes == "sagittal":
+            for case in cases:
+                case["boxes"] = [b for b in case["boxes"] if b["plane"] == "sagittal"]
         test, pool_all = cases[:args.test], cases[args.test:]
-        images = {c["case_key"]: case_images(tmp / "phantoms", c) for c in pool_all}
+        images = {c["case_key"]: case_images(tmp / "phantoms", c, args.planes) for c in pool_all}
         print(f"{args.cases} phantoms ready in {time.monotonic() - started:.0f} s", file=sys.stderr)
         labels = [args.initial + args.step * r for r in range(args.rounds)]
         curves = {"informative": [], "random": []}
@@ -159,7 +167,7 @@ def main():
     figure.tight_layout()
     figure.savefig(png)
     print(json.dumps({
-        "cases": args.cases, "test_cases": args.test, "labels": labels, "epochs": args.epochs, "imgsz": args.imgsz,
+        "cases": args.cases, "test_cases": args.test, "labels": labels, "epochs": args.epochs, "imgsz": args.imgsz, "planes": args.planes,
         "seeds": args.seeds, "init": args.init, "informative": mean["informative"], "random": mean["random"],
         "informative_per_seed": curves["informative"], "random_per_seed": curves["random"],
         "label_savings": savings, "png": str(png), "seconds": round(time.monotonic() - started, 1),

@@ -52,7 +52,7 @@ def main():
             instances = list(Instance.objects.filter(series__case=case).order_by("series__plane", "slice_position"))
             images = [_as_bgr(instance_to_uint8(i)) for i in instances]
             adapter = adapter_for(services.model_file(version), version.sha256)
-            model, imgsz, conf, device = adapter.model, version.imgsz, float(version.config.get("conf", 0.05)), \
+            model, imgsz, conf, device = adapter.model, version.imgsz, version.findings_conf, \
                 training_device()
             client = Client()
             bodies = [json.dumps({"tasks": [{"id": i.pk, "data": {"image": f"/api/instances/{i.pk}/dicom"}}],

@@ -9,7 +9,7 @@ vertebra). An axial slice is one level: slices ordered by position along the ser
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from annotation.schema import class_to_finding
 
@@ -121,6 +121,11 @@ def place_findings(schema: dict, image: ImageDetections) -> list[PlacedFinding]:
             index = min(range(len(centres)), key=lambda i: abs(centres[i] - y))
         keep(detection, disc_levels[index], finding_type, value)
     return list(placed.values())
+
+
+def confident(image: ImageDetections, threshold: float) -> ImageDetections:
+    """The image with only the boxes scoring at least `threshold`."""
+    return replace(image, detections=tuple(d for d in image.detections if d.score >= threshold))
 
 
 def _normalised_entropy(scores: list[float]) -> float:

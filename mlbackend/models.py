@@ -64,6 +64,17 @@ class ModelVersion(models.Model):
     def label(self) -> str:
         return f"{self.project.slug}-v{self.version}"
 
+    @property
+    def predict_conf(self) -> float:
+        """Boxes the model reports at all: low, so that the informativeness sees the classes it hesitates over."""
+        return float(self.config.get("conf", 0.05))
+
+    @property
+    def findings_conf(self) -> float:
+        """Boxes shown to readers (stored as model findings, answered to Label Studio) need this score; at the
+        predict threshold every disc would carry a faint HIZ, Schmorl's node and herniation to delete."""
+        return float(self.config.get("findings_conf", 0.25))
+
     def __str__(self):
         return self.label
 

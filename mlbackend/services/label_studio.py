@@ -196,7 +196,7 @@ def predict(*, tasks: list, ls_project: str | None, label_config: str | None) ->
         return [{"model_version": "untrained", "score": 0.0, "result": []} for _ in tasks]
     adapter = adapter_for(model_file(version), version.sha256)
     detections = adapter.predict([pixels for pixels, _ in images], imgsz=version.imgsz or 512,
-                                 conf=float(version.config.get("conf", 0.05)))
+                                 conf=version.findings_conf)
     results = []
     for (pixels, _), found in zip(images, detections):
         height, width = pixels.shape[:2]

@@ -10,7 +10,7 @@ from annotation import services as annotation_services
 from annotation.models import Case, Instance, Series
 from annotation.rendering import instance_to_uint8
 from mlbackend.adapter import adapter_for
-from mlbackend.interpret import ImageDetections, informativeness, place_findings
+from mlbackend.interpret import ImageDetections, confident, informativeness, place_findings
 from mlbackend.models import CaseInformativeness, ModelVersion
 from mlbackend.selectors import served_version_for
 from mlbackend.services.registry import model_file
@@ -30,7 +30,7 @@ def instances_to_predict(series: Series, instances: list[Instance]) -> list[tupl
 def case_detections(case: Case, version: ModelVersion) -> list[ImageDetections]:
     """Runs the model over the case, one batch per series."""
     adapter = adapter_for(model_file(version), version.sha256)
-    conf = float(version.config.get("conf", 0.05))
+    conf = version.predict_conf
     images: list[ImageDetections] = []
     for series in case.series.all().prefetch_related("instances"):
         instances = list(series.instances.all())
@@ -58,7 +58,8 @@ def cases_preannotate(*, case_ids: list[int], reorder: bool = True) -> dict[int,
         schema = case.project.label_schema
         findings = [annotation_services.ModelFindingInput(
             disc_level=p.disc_level, finding_type=p.finding_type, value=p.value, score=round(p.score, 4),
-            instance_id=p.instance_id, box=p.box) for image in images for p in place_findings(schema, image)]
+            instance_id=p.instance_id, box=p.box)
+            for image in images for p in place_findings(schema, confident(image, version.findings_conf))]
         annotation_services.model_findings_replace(case=case, model_version=version.label, findings=findings)
         parts = informativeness(schema, images)
         CaseInformativeness.objects.update_or_create(case=case, defaults={"model_version": version.label, **parts})

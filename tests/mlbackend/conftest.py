@@ -124,7 +124,7 @@ def register_served(project, weights, conf: float = 0.05):
     version = services.model_version_register(
         project=project, weights=weights, config_name="yolov8n", class_names=detector_classes(project.label_schema),
         metrics={}, gate={"reason": "test"}, promote=True, imgsz=64, decision="registered")
-    version.config["conf"] = conf
+    version.config.update(conf=conf, findings_conf=conf)
     version.save(update_fields=["config"])
     return version
 
