@@ -9,6 +9,9 @@ Units of analysis ("scope"):
 - ``patient``: one case, its worst value over the levels (the highest grade, "present" at any level);
 - ``slice``: one image, for boxes (detection metrics, fROC).
 
+Rows of all discs pooled also carry 95% CIs from a bootstrap that resamples patients (``*boot_ci*``), because the
+discs of one patient are not independent; the per-row Wilson and analytic intervals assume they are.
+
 The model is one more reader (arm "model"): it has no reading time and no arms, its values come from its
 findings of the pinned version, and its scores feed ROC AUC and fROC. Readers have no confidence scores; their
 AUC uses their grade as an ordinal score (for a binary finding that is the single operating point).
@@ -23,7 +26,8 @@ import numpy as np
 
 from studies.agreement import cohen_kappa, fleiss_kappa, icc, krippendorff_alpha
 from studies.detection import average_precision, detection_prf, froc
-from studies.diagnostic import binary_metrics, delong_test, mcnemar, multiclass_metrics, paired_times, roc_auc
+from studies.diagnostic import (binary_metrics, bootstrap_binary_metrics, bootstrap_cohen_kappa, delong_test, mcnemar,
+                                multiclass_metrics, paired_times, roc_auc)
 
 MODEL_ARM = "model"
 ALL_LEVELS = "all"
@@ -31,6 +35,8 @@ ALL_LEVELS = "all"
 # herniation means protrusion or worse (a bulge is not a herniation, design.md), a degenerated disc is
 # Pfirrmann 4 or 5, any Meyerding slip counts; binary findings use their second value.
 DEFAULT_POSITIVE_FROM = {"pfirrmann": "4", "herniation": "protrusion", "listhesis": "1"}
+# Accuracy metrics that get a patient-bootstrap interval on pooled discs (the core computes PPV and NPV too).
+BOOTSTRAPPED = ("sensitivity", "specificity", "accuracy")
 
 
 @dataclass(frozen=True)
@@ -109,9 +115,50 @@ def _scope_arrays(data: StudyData, finding: FindingData):
     yield ("patient", ALL_LEVELS, finding.truth.max(1), finding.ratings.max(2), patient_scores, np.arange(n_cases))
 
 
-def _kappa_row(result) -> dict:
+def _kappa_row(result, boot=None) -> dict:
+    boot_low, boot_high = _boot_ci(boot)
     return {"value": _num(result.value), "se": _num(result.se), "ci_low": _ci(result.ci)[0],
-            "ci_high": _ci(result.ci)[1], "band": result.band, "n": result.n}
+            "ci_high": _ci(result.ci)[1], "boot_ci_low": boot_low, "boot_ci_high": boot_high,
+            "band": result.band, "n": result.n}
+
+
+def _kappa_boots(keys: list, a_rows: np.ndarray, b_rows: np.ndarray, patients: np.ndarray, weights, cats) -> dict:
+    """Patient-bootstrap Cohen's kappa of each pair of code rows (where both have a value), by key: one core call
+    for all pairs, since its cost is resampling the patients, not the pairs."""
+    rows = (a_rows >= 0) & (b_rows >= 0)
+    keep = rows.any(1)
+    if not keep.any():
+        return {}
+    results = bootstrap_cohen_kappa(a_rows[keep], b_rows[keep], patients, weights=weights, categories=cats,
+                                    rows=rows[keep])
+    return dict(zip([key for key, kept in zip(keys, keep) if kept], results))
+
+
+def _accuracy_boots(finding: FindingData, raters: list, truth, ratings, patients, weights, cats) -> dict:
+    """Per rater index (first readings): patient-bootstrap binary metrics and kappa against the truth."""
+    first = [i for i, r in enumerate(raters) if r.repetition == 1]
+    kappas = _kappa_boots(first, np.broadcast_to(truth, (len(first), truth.size)), ratings[first], patients,
+                          weights, cats)
+    if not kappas:
+        return {}
+    read = list(kappas)
+    binary = bootstrap_binary_metrics(truth >= finding.positive_from, ratings[read] >= finding.positive_from,
+                                      patients, rows=(truth >= 0) & (ratings[read] >= 0))
+    return {i: (metrics, kappas[i]) for i, metrics in zip(read, binary)}
+
+
+def _boot_ci(result) -> tuple:
+    return _ci(result.ci) if result is not None else (None, None)
+
+
+def _patients(data: StudyData) -> np.ndarray:
+    """Per case, an integer code of its patient: cases of one patient (follow-ups) are one bootstrap cluster."""
+    return np.unique(np.asarray(data.patient_keys, dtype=str), return_inverse=True)[1]
+
+
+def _pooled(scope: str, level: str) -> bool:
+    """Rows over all disc levels pooled: several discs per patient, so they get the patient bootstrap."""
+    return scope == "disc" and level == ALL_LEVELS
 
 
 def _weights(finding: FindingData):
@@ -136,21 +183,29 @@ def _agreement_tables(data: StudyData, tables: dict) -> None:
     primary = {arm: [i for i, r in enumerate(raters) if r.kind == "reader" and r.arm == arm and r.repetition == 1]
                for arm in data.study["arms"]}
     model = [i for i, r in enumerate(raters) if r.kind == "model"]
+    patient_of_case = _patients(data)
     for name, finding in data.findings.items():
         k = len(finding.values)
         cats = list(range(k))
         weights = _weights(finding)
         statistic = "cohen_quadratic" if weights else "cohen"
-        for scope, level, _truth, ratings, _scores, _ in _scope_arrays(data, finding):
+        for scope, level, _truth, ratings, _scores, case_index in _scope_arrays(data, finding):
             base = {"finding": name, "scope": scope, "level": level}
+            pooled, patients = _pooled(scope, level), patient_of_case[case_index]
             for arm, members in primary.items():
-                for a, b in combinations(members + model, 2):
+                pairs = list(combinations(members + model, 2))
+                boots = {}
+                if pooled:
+                    boots = _kappa_boots(pairs, ratings[[a for a, _ in pairs]], ratings[[b for _, b in pairs]],
+                                         patients, weights, cats)
+                for a, b in pairs:
                     mask = (ratings[a] >= 0) & (ratings[b] >= 0)
                     if not mask.any():
                         continue
                     result = cohen_kappa(ratings[a][mask], ratings[b][mask], weights=weights, categories=cats)
                     inter.append({**base, "arm": arm, "statistic": statistic, "raters": 2,
-                                  "rater_a": raters[a].name, "rater_b": raters[b].name, **_kappa_row(result)})
+                                  "rater_a": raters[a].name, "rater_b": raters[b].name,
+                                  **_kappa_row(result, boots.get((a, b)))})
                 if len(members) >= 3:
                     block = ratings[members]
                     complete = (block >= 0).all(0)
@@ -176,18 +231,20 @@ def _agreement_tables(data: StudyData, tables: dict) -> None:
                         inter.append({**base, "arm": arm, "statistic": "icc2", "raters": len(members),
                                       "rater_a": "all readers", "rater_b": "", **_kappa_row(result)})
             # Intra-reader: the same reader, arm and case, first reading against the repeat after washout.
-            for i, rater in enumerate(raters):
-                if rater.kind != "reader" or rater.repetition != 2:
-                    continue
-                first = next(j for j, r in enumerate(raters)
-                             if r.kind == "reader" and r.name == rater.name and r.arm == rater.arm
-                             and r.repetition == 1)
+            repeats = [(next(j for j, r in enumerate(raters) if r.kind == "reader" and r.name == rater.name
+                             and r.arm == rater.arm and r.repetition == 1), i)
+                       for i, rater in enumerate(raters) if rater.kind == "reader" and rater.repetition == 2]
+            boots = {}
+            if pooled:
+                boots = _kappa_boots(repeats, ratings[[f for f, _ in repeats]], ratings[[i for _, i in repeats]],
+                                     patients, weights, cats)
+            for first, i in repeats:
                 mask = (ratings[first] >= 0) & (ratings[i] >= 0)
                 if not mask.any():
                     continue
                 result = cohen_kappa(ratings[first][mask], ratings[i][mask], weights=weights, categories=cats)
-                intra.append({**base, "arm": rater.arm, "reader": rater.name, "statistic": statistic,
-                              **_kappa_row(result)})
+                intra.append({**base, "arm": raters[i].arm, "reader": raters[i].name, "statistic": statistic,
+                              **_kappa_row(result, boots.get((first, i)))})
 
 
 def _rater_scores(finding: FindingData, rater: Rater, ratings_row: np.ndarray, scores) -> np.ndarray:
@@ -201,13 +258,17 @@ def _accuracy_tables(data: StudyData, tables: dict, figures: dict) -> None:
     confusion = tables["confusion"]["rows"]
     raters = data.raters
     model = next((i for i, r in enumerate(raters) if r.kind == "model"), None)
+    patient_of_case = _patients(data)
     for name, finding in data.findings.items():
         k = len(finding.values)
         cats = list(range(k))
         weights = _weights(finding)
-        for scope, level, truth, ratings, scores, _ in _scope_arrays(data, finding):
+        for scope, level, truth, ratings, scores, case_index in _scope_arrays(data, finding):
             base = {"finding": name, "scope": scope, "level": level}
             truth_pos = truth >= finding.positive_from
+            boots = {}
+            if _pooled(scope, level):
+                boots = _accuracy_boots(finding, raters, truth, ratings, patient_of_case[case_index], weights, cats)
             for i, rater in enumerate(raters):
                 if rater.repetition != 1:
                     continue
@@ -216,8 +277,10 @@ def _accuracy_tables(data: StudyData, tables: dict, figures: dict) -> None:
                 if n == 0:
                     continue
                 pred = ratings[i][mask]
-                metrics = binary_metrics(truth_pos[mask], pred >= finding.positive_from)
+                pred_pos = pred >= finding.positive_from
+                metrics = binary_metrics(truth_pos[mask], pred_pos)
                 kappa = cohen_kappa(truth[mask], pred, weights=weights, categories=cats)
+                boot, kappa_boot = boots.get(i, (None, None))
                 rater_scores = _rater_scores(finding, rater, ratings[i], scores)[mask]
                 auc = _safe(roc_auc, truth_pos[mask], rater_scores)
                 row = {**base, "arm": rater.arm, "rater": rater.name, "kind": rater.kind,
@@ -226,12 +289,15 @@ def _accuracy_tables(data: StudyData, tables: dict, figures: dict) -> None:
                     value = getattr(metrics, metric)
                     row[metric] = _num(value.value)
                     row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = _ci(value.ci)
-                    if metric in ("sensitivity", "specificity", "accuracy"):
+                    if metric in BOOTSTRAPPED:
+                        row[f"{metric}_boot_ci_low"], row[f"{metric}_boot_ci_high"] = _boot_ci(
+                            boot[metric] if boot else None)
                         row[f"{metric}_n"] = value.fraction
                 row["auc"] = _num(auc.value) if auc else None
                 row["auc_ci_low"], row["auc_ci_high"] = _ci(auc.ci) if auc else (None, None)
                 row["kappa_vs_truth"] = _num(kappa.value)
                 row["kappa_ci_low"], row["kappa_ci_high"] = _ci(kappa.ci)
+                row["kappa_boot_ci_low"], row["kappa_boot_ci_high"] = _boot_ci(kappa_boot)
                 multi = None
                 if finding.scale != "binary":
                     multi = multiclass_metrics(truth[mask], pred, labels=cats, ordinal=finding.scale == "ordinal")
@@ -404,9 +470,12 @@ def roc_curve(truth: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.nda
 
 TABLES = {
     "inter_reader": "Inter-reader agreement (Cohen per pair, quadratic-weighted for ordinal grades; Fleiss and "
-                    "Krippendorff for all readers of an arm; the model as one more reader)",
-    "intra_reader": "Intra-reader agreement (first reading against the repeat after washout)",
-    "accuracy": "Each reader and the model against ground truth (Wilson CIs; AUC with DeLong CI)",
+                    "Krippendorff for all readers of an arm; the model as one more reader; boot_ci: Cohen's "
+                    "95% CI (patient bootstrap), all discs pooled)",
+    "intra_reader": "Intra-reader agreement (first reading against the repeat after washout; boot_ci: 95% CI "
+                    "(patient bootstrap), all discs pooled)",
+    "accuracy": "Each reader and the model against ground truth (Wilson CIs; AUC with DeLong CI; *_boot_ci: "
+                "95% CI (patient bootstrap), all discs pooled)",
     "reader_vs_model": "Reader versus model on the same units (McNemar on correctness; DeLong on AUC)",
     "aided_vs_unaided": "Aided versus unaided, per reader (McNemar on correctness)",
     "reading_time": "Reading time per case (active seconds)",

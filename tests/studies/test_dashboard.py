@@ -14,7 +14,15 @@ from annotation.schema import LUMBAR_LEVELS, default_schema, finding_specs
 from studies import selectors
 from studies.agreement import cohen_kappa, fleiss_kappa, icc, krippendorff_alpha
 from studies.dashboard import study_dashboard
-from studies.diagnostic import binary_metrics, mcnemar, multiclass_metrics, paired_times, roc_auc
+from studies.diagnostic import (
+    binary_metrics,
+    bootstrap_binary_metrics,
+    bootstrap_cohen_kappa,
+    mcnemar,
+    multiclass_metrics,
+    paired_times,
+    roc_auc,
+)
 from studies.models import StudySession
 from studies.services import study_create, study_session_open, study_session_submit
 from tests.conftest import make_user
@@ -69,7 +77,9 @@ def build_study(*, n_cases=20, design="both", repeat_fraction=0.25, seed=7, with
     coordinator = make_user("coord", Role.COORDINATOR)
     project = services.project_create(slug="study-project", name="Study project", actor=coordinator)
     readers = [make_user(name, Role.READER, years_experience=5 * (i + 1)) for i, name in enumerate(ACCURACY)]
-    cases = [CaseFactory(project=project, status=Case.Status.GROUND_TRUTH) for _ in range(n_cases)]
+    # Two cases (a scan and its follow-up) per patient: the dashboard's bootstrap must resample patients, not cases.
+    cases = [CaseFactory(project=project, status=Case.Status.GROUND_TRUTH, patient_key=f"{i // 2:032x}")
+             for i in range(n_cases)]
     # Known truth: the synthetic phantoms' own per-level findings (fixtures.phantoms draws them with realistic
     # frequencies), without rendering their pixels.
     truth = {}
@@ -140,6 +150,15 @@ def _units(sim_values: dict, name: str, level: str | None = None) -> list:
     return sorted(k for k in sim_values if k[2] == name and (level is None or k[1] == level))
 
 
+def _patients(sim, units: list) -> list:
+    patient_of = {case.pk: case.patient_key for case in sim["cases"]}
+    return [patient_of[case] for case, _level, _name in units]
+
+
+def _boot(row, prefix: str) -> tuple:
+    return row[f"{prefix}boot_ci_low"], row[f"{prefix}boot_ci_high"]
+
+
 def _patient(values: dict, name: str) -> dict:
     order = SPECS[name].values
     worst = {}
@@ -179,6 +198,10 @@ def test_dashboard_matches_the_statistics_core(study_and_sim):
                            statistic=statistic, rater_a=names[0], rater_b=names[1])
                 assert row["value"] == expected.value and row["ci_low"] == expected.ci[0]
                 assert row["se"] == expected.se and row["n"] == len(units) and row["band"] == expected.band
+                # Patient bootstrap on all discs pooled only (a level has one disc per case).
+                boot = (UNDEFINED, UNDEFINED) if level else bootstrap_cohen_kappa(
+                    a, b, _patients(sim, units), weights=weights, categories=spec.values).ci
+                assert _boot(row, "") == boot
                 fleiss = fleiss_kappa(np.array([a, b, c]).T, categories=spec.values)
                 row = _one(dashboard, "inter_reader", finding=name, scope="disc", level=label, arm=arm,
                            statistic="fleiss")
@@ -213,6 +236,15 @@ def test_dashboard_matches_the_statistics_core(study_and_sim):
                     assert row["f1"] == metrics.f1.value or (row["f1"] is None and np.isnan(metrics.f1.value))
                     kappa = cohen_kappa(t, pred, weights=weights, categories=spec.values)
                     assert row["kappa_vs_truth"] == kappa.value
+                    if level is None:
+                        patients = _patients(sim, units)
+                        boot = bootstrap_binary_metrics(t_pos, p_pos, patients)
+                        for metric in ("sensitivity", "specificity", "accuracy"):
+                            assert _boot(row, f"{metric}_") == boot[metric].ci
+                        assert _boot(row, "kappa_") == bootstrap_cohen_kappa(
+                            t, pred, patients, weights=weights, categories=spec.values).ci
+                    else:
+                        assert _boot(row, "sensitivity_") == _boot(row, "kappa_") == (UNDEFINED, UNDEFINED)
                     if spec.scale == "ordinal":
                         multi = multiclass_metrics(t, pred, labels=spec.values, ordinal=True)
                         assert row["off_by_more_than_one"] == multi.off_by_more_than_one.value
@@ -240,6 +272,9 @@ def test_dashboard_matches_the_statistics_core(study_and_sim):
         row = _one(dashboard, "intra_reader", finding="pfirrmann", scope="disc", level="all", arm="unaided",
                    reader=reader)
         assert row["value"] == expected.value and row["n"] == len(units) == 25
+        boot = bootstrap_cohen_kappa(first, second, _patients(sim, units), weights="quadratic",
+                                     categories=SPECS["pfirrmann"].values)
+        assert _boot(row, "") == boot.ci and boot.n_clusters == len(set(_patients(sim, units)))
 
     # The model as one more reader: values, scores (AUC), McNemar against each reader.
     model_name = f"model {MODEL_VERSION}"
@@ -253,6 +288,11 @@ def test_dashboard_matches_the_statistics_core(study_and_sim):
         row = _one(dashboard, "accuracy", finding=name, scope="disc", level="all", arm="model", rater=model_name)
         metrics = binary_metrics(t_pos, m_pos)
         assert row["sensitivity"] == metrics.sensitivity.value and row["n"] == len(units)
+        boot = bootstrap_binary_metrics(t_pos, m_pos, _patients(sim, units))
+        assert _boot(row, "specificity_") == boot["specificity"].ci and boot["specificity"].n_clusters == 10
+        assert _boot(row, "kappa_") == bootstrap_cohen_kappa(
+            [truth[u] for u in units], [sim["model"][u] for u in units], _patients(sim, units),
+            weights="quadratic" if spec.scale == "ordinal" else None, categories=spec.values).ci
         auc = roc_auc(t_pos, p_pos)
         assert row["auc"] == auc.value and (row["auc_ci_low"], row["auc_ci_high"]) == auc.ci
         for reader in names:

@@ -41,6 +41,14 @@ def test_study_report_command_writes_every_file(study_and_sim, tmp_path):
     for name, table in dashboard["tables"].items():
         rows = list(csv.DictReader((out / "tables" / f"{name}.csv").open()))
         assert len(rows) == len(table["rows"])
+    # The patient-bootstrap intervals of pooled discs reach the CSV, the JSON and the HTML alike.
+    for name, column in (("accuracy", "kappa_boot_ci_low"), ("inter_reader", "boot_ci_high")):
+        csv_rows = list(csv.DictReader((out / "tables" / f"{name}.csv").open()))
+        json_rows = dashboard["tables"][name]["rows"]
+        pooled = [i for i, row in enumerate(json_rows)
+                  if row["scope"] == "disc" and row["level"] == "all" and row[column] is not None]
+        assert pooled and all(float(csv_rows[i][column]) == json_rows[i][column] for i in pooled)
+    assert "<th>sensitivity_boot_ci_low</th>" in (out / "report.html").read_text()
     long_rows = list(csv.DictReader((out / "long.csv").open()))
     assert list(long_rows[0]) == LONG_COLUMNS
     # 3 readers x (2 arms x 6 cases + 2 arms x 3 repeats) x 5 levels x 5 findings + the model's 2 findings
