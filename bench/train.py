@@ -54,7 +54,8 @@ def main():
                 model = _yolo()("yolov8n.yaml")
                 model.train(data=str(export.data_yaml), epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
                             device=training_device(), workers=0, project=str(tmp / "bare"), name=name,
-                            exist_ok=True, amp=False, plots=False, verbose=False, seed=0, deterministic=False)
+                            exist_ok=True, amp=False, plots=False, verbose=False, seed=0, deterministic=False,
+                            fliplr=0.0)  # the platform's augmentation, so both do the same work
                 return time.perf_counter() - started
 
             # Bare before and after the platform, averaged: neither side gets the cold start alone.

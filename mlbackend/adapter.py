@@ -135,6 +135,9 @@ class YoloAdapter:
             data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch, device=device, workers=0,
             project=str(out_dir), name="train", exist_ok=True, amp=False,  # amp=True downloads weights to check
             plots=False, verbose=False, seed=seed, deterministic=False,  # a loaded checkpoint is fine-tuned
+            # MR images have a fixed orientation (sagittal: anterior on one side; axial: radiological
+            # convention): a mirrored image is not one readers see, and a mirrored axial swaps the patient's sides.
+            fliplr=0.0,
         )
         arguments.update(extra)
         self.model.train(**arguments)

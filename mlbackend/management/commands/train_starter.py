@@ -23,8 +23,8 @@ STARTER_META = STARTER_DIR / "yolov8n-phantom.json"
 # Ultralytics' automatic optimiser choice for short runs is AdamW at 0.002*5/(4+classes), 0.000625 here. The
 # first starter (40 cases, 50 epochs at 192 px, automatic choice) reached phantom mAP50 0.03; these settings
 # (80 cases, 40 epochs at 256 px, lr 0.002) reach about 0.59 in twice the time; which change mattered most was
-# not isolated. No left-right flips: a sagittal image's anterior is always on the same side.
-TRAINING = {"optimizer": "AdamW", "lr0": 0.002, "fliplr": 0.0}
+# not isolated. (No left-right flips, as every platform training: see YoloAdapter.train.)
+TRAINING = {"optimizer": "AdamW", "lr0": 0.002}
 
 
 class Command(BaseCommand):
