@@ -37,8 +37,10 @@ def test_sagittal_levels_come_from_disc_order_lowest_is_l5_s1():
 def test_overlapping_grades_of_one_disc_keep_the_best_and_axial_slices_map_caudal_first():
     placed = place_findings(DEFAULT_SCHEMA, sagittal(disc(100, 3, 0.6), disc(101, 4, 0.8)))
     assert [(p.disc_level, p.value, p.score) for p in placed] == [("L5/S1", "4", 0.8)]
+    # a class read on sagittal images only (Pfirrmann, Schmorl, Meyerding) is not placed from an axial slice
     axial = ImageDetections(instance_id=9, plane="axial", rank=0, series_length=5,
-                            detections=(Detection("hiz", 0.5, (10.0, 10.0, 20.0, 20.0)),))
+                            detections=(Detection("hiz", 0.5, (10.0, 10.0, 20.0, 20.0)), disc(12, 3, 0.9),
+                                        Detection("schmorl", 0.7, (30.0, 30.0, 40.0, 40.0))))
     assert [(p.disc_level, p.finding_type, p.value) for p in place_findings(DEFAULT_SCHEMA, axial)] == [
         ("L5/S1", "hiz", "present")]
     assert place_findings(DEFAULT_SCHEMA, sagittal(Detection("hiz", 0.9, (1.0, 1.0, 5.0, 5.0)))) == []
