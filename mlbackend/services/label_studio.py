@@ -64,8 +64,12 @@ def label_config_parse(xml: str | None) -> LabelConfig:
 def link_for(ls_project: str | None) -> LabelStudioLink | None:
     if not ls_project:
         return None
-    # The project's served version comes in the same query: /ml/predict's hot path (Label Studio's timeout).
-    return (LabelStudioLink.objects.select_related("project__model_settings__served_version__project")
+    # The project's served version comes in the same query, without its case-id lists and metrics (thousands of
+    # ids once a project has trained a while): /ml/predict's hot path, under Label Studio's timeout.
+    served = "project__model_settings__served_version__"
+    return (LabelStudioLink.objects.select_related(served + "project")
+            .defer(*(served + name for name in ("training_case_ids", "validation_case_ids", "heldout_case_ids",
+                                                "metrics", "gate", "class_names")))
             .filter(ls_project=str(ls_project).split(".")[0]).first())
 
 
@@ -137,7 +141,8 @@ def image_load(url: str, *, project: Project, link: LabelStudioLink | None) -> t
         raise ProtocolError("task has no image URL")
     own = INSTANCE_URL.match(url)
     if own:
-        instance = Instance.objects.filter(pk=int(own.group(1)), series__case__project_id=project.pk).first()
+        instance = (Instance.objects.only("file", "window_center", "window_width")
+                    .filter(pk=int(own.group(1)), series__case__project_id=project.pk).first())
         if instance is None:
             raise ProtocolError(f"no instance {own.group(1)} in project {project.slug}")
         return instance_to_uint8(instance), instance
