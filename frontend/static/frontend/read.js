@@ -25,13 +25,20 @@
   const $ = (sel) => document.querySelector(sel);
   const status = (text, kind) => { const el = $("#status"); el.textContent = text; el.className = "status " + (kind || ""); };
 
-  // Time on task: counted while the tab is visible and the reader has done something in the last minute.
-  setInterval(() => {
+  // Time on task: counted while the tab is visible and the reader has done something in the last minute, in
+  // real elapsed time up to the moment of each save (a whole-second tick lost the part since the last tick).
+  let lastTick = performance.now();
+  function countActive() {
+    const now = performance.now();
     if (!state.submitted && document.visibilityState === "visible" && Date.now() - state.lastInput < 60000) {
-      state.active += 1;
+      state.active += (now - lastTick) / 1000;
       $("#timer").textContent = Math.round(state.active) + " s";
     }
-  }, 1000);
+    lastTick = now;
+  }
+  setInterval(countActive, 500);
+  // A hidden tab's timers are throttled: never let the time it spent hidden into the next tick.
+  document.addEventListener("visibilitychange", () => { lastTick = performance.now(); });
   ["mousemove", "keydown", "wheel", "mousedown"].forEach((name) =>
     window.addEventListener(name, () => { state.lastInput = Date.now(); }, {passive: true}));
 
@@ -149,6 +156,7 @@
     if (state.submitted || !state.dirty) return;
     try {
       state.dirty = false;
+      countActive();
       const read = await spineApi("PUT", endpoints.draft,
         {findings: findingsPayload(), active_seconds: state.active}, {keepalive: !!keepalive});
       status(`Draft saved ${new Date().toLocaleTimeString()}`, "ok");
@@ -162,6 +170,7 @@
   async function submit() {
     if (state.submitted) return;
     try {
+      countActive();
       const read = await spineApi("POST", endpoints.submit,
         {findings: findingsPayload(), active_seconds: state.active});
       state.submitted = true;
