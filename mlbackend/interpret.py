@@ -126,6 +126,18 @@ def place_findings(schema: dict, image: ImageDetections) -> list[PlacedFinding]:
     return list(placed.values())
 
 
+def case_findings(schema: dict, images: list[ImageDetections], threshold: float) -> list[PlacedFinding]:
+    """What readers are shown for a case: the boxes scoring at least `threshold`, placed, and per plane one box
+    per level and finding, the best (the model reads three sagittal slices; a reader grades each disc once)."""
+    best: dict[tuple[str, str, str], PlacedFinding] = {}
+    for image in images:
+        for placed in place_findings(schema, confident(image, threshold)):
+            key = (image.plane, placed.disc_level, placed.finding_type)
+            if key not in best or best[key].score < placed.score:
+                best[key] = placed
+    return list(best.values())
+
+
 def confident(image: ImageDetections, threshold: float) -> ImageDetections:
     """The image with only the boxes scoring at least `threshold`."""
     return replace(image, detections=tuple(d for d in image.detections if d.score >= threshold))

@@ -10,7 +10,7 @@ from annotation import services as annotation_services
 from annotation.models import Case, Instance, Series
 from annotation.rendering import instance_to_uint8
 from mlbackend.adapter import adapter_for
-from mlbackend.interpret import ImageDetections, confident, informativeness, place_findings
+from mlbackend.interpret import ImageDetections, case_findings, informativeness
 from mlbackend.models import CaseInformativeness, ModelVersion
 from mlbackend.selectors import served_version_for
 from mlbackend.services.registry import model_file
@@ -58,8 +58,7 @@ def cases_preannotate(*, case_ids: list[int], reorder: bool = True) -> dict[int,
         schema = case.project.label_schema
         findings = [annotation_services.ModelFindingInput(
             disc_level=p.disc_level, finding_type=p.finding_type, value=p.value, score=round(p.score, 4),
-            instance_id=p.instance_id, box=p.box)
-            for image in images for p in place_findings(schema, confident(image, version.findings_conf))]
+            instance_id=p.instance_id, box=p.box) for p in case_findings(schema, images, version.findings_conf)]
         annotation_services.model_findings_replace(case=case, model_version=version.label, findings=findings)
         parts = informativeness(schema, images)
         CaseInformativeness.objects.update_or_create(case=case, defaults={"model_version": version.label, **parts})

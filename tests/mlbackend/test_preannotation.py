@@ -6,7 +6,7 @@ from annotation.schema import DEFAULT_SCHEMA
 from annotation.selectors import worklist_for_reader
 from mlbackend import services
 from mlbackend.adapter import Detection
-from mlbackend.interpret import ImageDetections, informativeness, place_findings
+from mlbackend.interpret import ImageDetections, case_findings, informativeness, place_findings
 from mlbackend.models import CaseInformativeness
 from tests.mlbackend.conftest import import_phantom, register_served
 
@@ -44,6 +44,26 @@ def test_overlapping_grades_of_one_disc_keep_the_best_and_axial_slices_map_cauda
     assert [(p.disc_level, p.finding_type, p.value) for p in place_findings(DEFAULT_SCHEMA, axial)] == [
         ("L5/S1", "hiz", "present")]
     assert place_findings(DEFAULT_SCHEMA, sagittal(Detection("hiz", 0.9, (1.0, 1.0, 5.0, 5.0)))) == []
+
+
+def test_a_case_shows_one_confident_box_per_plane_level_and_finding():
+    """Three sagittal slices see the same discs: readers get the best box of each, and nothing below the
+    threshold; an axial slice's finding at the same level stays (it is read on its own plane)."""
+    middle = sagittal(*[disc(40 + 50 * i, grade=3, score=0.9) for i in range(5)], instance_id=1)
+    beside = sagittal(*[disc(40 + 50 * i, grade=3, score=0.6) for i in range(4)], disc(240, 3, 0.95),
+                      Detection("hiz", 0.1, (100.0, 240.0, 108.0, 248.0)), instance_id=2)
+    axial = ImageDetections(instance_id=3, plane="axial", rank=0, series_length=5,
+                            detections=(Detection("herniation_bulge", 0.5, (10.0, 10.0, 20.0, 20.0)),))
+    sagittal_bulge = Detection("herniation_bulge", 0.7, (140.0, 238.0, 150.0, 250.0))
+
+    shown = case_findings(DEFAULT_SCHEMA, [middle, beside, axial, sagittal(sagittal_bulge, disc(240), instance_id=4)],
+                          threshold=0.25)
+
+    by_key = {(p.disc_level, p.finding_type, p.instance_id): p.score for p in shown}
+    assert sorted(by_key) == [("L1/L2", "pfirrmann", 1), ("L2/L3", "pfirrmann", 1), ("L3/L4", "pfirrmann", 1),
+                              ("L4/L5", "pfirrmann", 1), ("L5/S1", "herniation", 3), ("L5/S1", "herniation", 4),
+                              ("L5/S1", "pfirrmann", 2)]
+    assert by_key[("L5/S1", "pfirrmann", 2)] == 0.95
 
 
 def test_informativeness_rewards_uncertainty_disagreement_and_rare_classes():
