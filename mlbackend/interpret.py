@@ -128,14 +128,16 @@ def place_findings(schema: dict, image: ImageDetections) -> list[PlacedFinding]:
 
 def case_findings(schema: dict, images: list[ImageDetections], threshold: float) -> list[PlacedFinding]:
     """What readers are shown for a case: the boxes scoring at least `threshold`, placed, and per plane one box
-    per level and finding, the best (the model reads three sagittal slices; a reader grades each disc once)."""
-    best: dict[tuple[str, str, str], PlacedFinding] = {}
-    for image in images:
-        for placed in place_findings(schema, confident(image, threshold)):
-            key = (image.plane, placed.disc_level, placed.finding_type)
-            if key not in best or best[key].score < placed.score:
-                best[key] = placed
-    return list(best.values())
+    per level and finding (the model reads three sagittal slices; a reader grades each disc once). The slice
+    with the most confident findings gives its boxes, so that they are seen together on one slice; the others
+    add only what it lacks."""
+    placed_per_image = [(image, place_findings(schema, confident(image, threshold))) for image in images]
+    placed_per_image.sort(key=lambda item: -sum(p.score for p in item[1]))
+    shown: dict[tuple[str, str, str], PlacedFinding] = {}
+    for image, placed in placed_per_image:
+        for finding in placed:
+            shown.setdefault((image.plane, finding.disc_level, finding.finding_type), finding)
+    return list(shown.values())
 
 
 def confident(image: ImageDetections, threshold: float) -> ImageDetections:
