@@ -128,11 +128,12 @@ def place_findings(schema: dict, image: ImageDetections) -> list[PlacedFinding]:
 
 def case_findings(schema: dict, images: list[ImageDetections], threshold: float) -> list[PlacedFinding]:
     """What readers are shown for a case: the boxes scoring at least `threshold`, placed, and per plane one box
-    per level and finding (the model reads three sagittal slices; a reader grades each disc once). The slice
-    with the most confident findings gives its boxes, so that they are seen together on one slice; the others
-    add only what it lacks."""
+    per level and finding (the model reads three sagittal slices; a reader grades each disc once). The middle
+    slice, where the viewer opens and readers box, gives its boxes, then the slice with the most confident
+    findings; the others add only what those lack."""
     placed_per_image = [(image, place_findings(schema, confident(image, threshold))) for image in images]
-    placed_per_image.sort(key=lambda item: -sum(p.score for p in item[1]))
+    placed_per_image.sort(key=lambda item: (item[0].rank != item[0].series_length // 2,
+                                            -sum(p.score for p in item[1])))
     shown: dict[tuple[str, str, str], PlacedFinding] = {}
     for image, placed in placed_per_image:
         for finding in placed:

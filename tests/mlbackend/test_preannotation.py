@@ -1,4 +1,6 @@
 """Pre-annotation on ingest, levels from positions along the spine, and the active-learning order."""
+from dataclasses import replace
+
 import pytest
 
 from annotation.models import Case, Finding, Source
@@ -47,12 +49,12 @@ def test_overlapping_grades_of_one_disc_keep_the_best_and_axial_slices_map_cauda
 
 
 def test_a_case_shows_one_confident_box_per_plane_level_and_finding():
-    """Three sagittal slices see the same discs: readers get each disc's box once, from the slice with the most
-    confident findings, other slices adding only what it lacks, nothing below the threshold; an axial slice's
-    finding at the same level stays (it is read on its own plane)."""
+    """Three sagittal slices see the same discs: readers get each disc's box once, from the middle slice (where
+    the viewer opens) even when a neighbour is more confident, other slices adding only what it lacks, nothing
+    below the threshold; an axial slice's finding at the same level stays (it is read on its own plane)."""
     middle = sagittal(*[disc(40 + 50 * i, grade=3, score=0.9) for i in range(5)], instance_id=1)
-    beside = sagittal(*[disc(40 + 50 * i, grade=3, score=0.6) for i in range(4)], disc(240, 3, 0.95),
-                      Detection("hiz", 0.1, (100.0, 240.0, 108.0, 248.0)), instance_id=2)
+    beside = replace(sagittal(*[disc(40 + 50 * i, grade=3, score=0.95) for i in range(5)],
+                              Detection("hiz", 0.1, (100.0, 240.0, 108.0, 248.0)), instance_id=2), rank=5)
     axial = ImageDetections(instance_id=3, plane="axial", rank=0, series_length=5,
                             detections=(Detection("herniation_bulge", 0.5, (10.0, 10.0, 20.0, 20.0)),))
     sagittal_bulge = Detection("herniation_bulge", 0.7, (140.0, 238.0, 150.0, 250.0))
