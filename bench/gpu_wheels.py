@@ -6,6 +6,7 @@ to .whl-big/ and travels in a call of its own (see gpu_check.sh).
 
     .venv/bin/python bench/gpu_wheels.py
 """
+import json
 import re
 import subprocess
 import sys
@@ -41,9 +42,10 @@ def main():
     for wheel in out.glob("*.whl"):
         if wheel.stat().st_size > BIG:
             wheel.replace(big / wheel.name)
-    for folder in (out, big):
-        size = sum(p.stat().st_size for p in folder.glob("*.whl"))
-        print(f"{folder}: {len(list(folder.glob('*.whl')))} wheels, {size / 2**20:.1f} MiB")
+    sizes = {folder.name: {"wheels": len(list(folder.glob("*.whl"))),
+                           "mib": round(sum(p.stat().st_size for p in folder.glob("*.whl")) / 2**20, 1)}
+             for folder in (out, big)}
+    print(json.dumps(sizes))  # each must stay under a device call's 64 MiB
 
 
 if __name__ == "__main__":
