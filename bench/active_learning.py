@@ -167,8 +167,8 @@ def main():
     figure.tight_layout()
     figure.savefig(png)
     print(json.dumps({
-        "cases": args.cases, "test_cases": args.test, "labels": labels, "epochs": args.epochs, "imgsz": args.imgsz, "planes": args.planes,
-        "seeds": args.seeds, "init": args.init, "informative": mean["informative"], "random": mean["random"],
+        "cases": args.cases, "test_cases": args.test, "labels": labels, "epochs": args.epochs, "imgsz": args.imgsz,
+        "planes": args.planes, "seeds": args.seeds, "init": args.init, "informative": mean["informative"], "random": mean["random"],
         "informative_per_seed": curves["informative"], "random_per_seed": curves["random"],
         "label_savings": savings, "png": str(png), "seconds": round(time.monotonic() - started, 1),
         "device": training_device(),

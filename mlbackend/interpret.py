@@ -76,7 +76,8 @@ def _centre_y(box) -> float:
 
 def place_findings(schema: dict, image: ImageDetections) -> list[PlacedFinding]:
     """Findings with levels for one image; boxes that cannot be placed (no disc found on a sagittal image, a
-    class outside the schema, a finding the schema reads on the other plane) are dropped, and each (level, finding) keeps its highest-scoring box."""
+    class outside the schema, a finding the schema reads on the other plane) are dropped, and each (level,
+    finding) keeps its highest-scoring box."""
     levels = list(schema["levels"])
     anchor = anchor_finding(schema)
     planes = {finding["name"]: finding.get("planes") for finding in schema["findings"]}
@@ -86,7 +87,8 @@ def place_findings(schema: dict, image: ImageDetections) -> list[PlacedFinding]:
             finding_type, value = class_to_finding(schema, detection.class_name)
         except ValueError:
             continue
-        if image.plane in ("sagittal", "axial") and planes.get(finding_type) and image.plane not in planes[finding_type]:
+        read_on = planes.get(finding_type)
+        if image.plane in ("sagittal", "axial") and read_on and image.plane not in read_on:
             continue  # e.g. a Pfirrmann grade on an axial slice: the schema reads it on sagittal images only
         mapped.append((detection, finding_type, value))
     placed: dict[tuple[str, str], PlacedFinding] = {}

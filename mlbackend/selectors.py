@@ -11,7 +11,8 @@ ACTIVE_STATUSES = (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)
 
 def served_version_for(project: Project) -> ModelVersion | None:
     """The served version with its project loaded (its label needs it), in one query."""
-    rows = list(ProjectModelSettings.objects.select_related("served_version__project").filter(project_id=project.pk)[:1])
+    rows = list(ProjectModelSettings.objects.select_related("served_version__project")
+                .filter(project_id=project.pk)[:1])
     return rows[0].served_version if rows else None
 
 

@@ -61,7 +61,8 @@ class Command(BaseCommand):
             Path(out).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(result.weights, out)
         meta = {"config": "yolov8n", "imgsz": imgsz, "epochs": epochs, "phantom_seed": seed, "cases": cases,
-                "conf": conf, "training": TRAINING, "planes": "all" if all_planes else "sagittal", "class_names": adapter.class_names, "metrics_on_phantom_val": metrics,
+                "conf": conf, "training": TRAINING, "planes": "all" if all_planes else "sagittal",
+                "class_names": adapter.class_names, "metrics_on_phantom_val": metrics,
                 "sha256": file_sha256(out), "train_seconds": round(time.monotonic() - started, 1)}
         Path(out).with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
         self.stdout.write(self.style.SUCCESS(
