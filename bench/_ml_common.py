@@ -1,6 +1,8 @@
 """Shared set-up of the ML benchmarks: Django, a temporary media folder, phantom ground truth in a project."""
+import contextlib
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -9,6 +11,21 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spineplatform.settings")
 import django  # noqa: E402
 
 django.setup()
+
+
+@contextlib.contextmanager
+def bench_folder():
+    """A migrated database, no post-import hook (each bench runs what it measures itself) and media in a
+    temporary folder, which it yields."""
+    from django.conf import settings
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    settings.SPINEREAD_AFTER_IMPORT = ""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        settings.MEDIA_ROOT = tmp / "media"
+        yield tmp
 
 
 def phantom_ground_truth(project, phantom_dir: Path, case_truth: dict, readers):

@@ -11,14 +11,10 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import _ml_common  # noqa: F401  (sets up Django)
-from django.conf import settings
-from django.core.management import call_command
 from django.test import Client
 
 from annotation import services as annotation_services
@@ -35,11 +31,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    call_command("migrate", verbosity=0)
-    settings.SPINEREAD_AFTER_IMPORT = ""
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        settings.MEDIA_ROOT = tmp / "media"
+    with _ml_common.bench_folder() as tmp:
         generate_phantoms(n_cases=1, out_dir=tmp / "phantoms", seed=3)
         project = annotation_services.project_create(slug=f"bench-inf-{uuid.uuid4().hex[:8]}", name="bench")
         try:

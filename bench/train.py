@@ -10,14 +10,10 @@ Last line: one JSON object.
 import argparse
 import json
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import _ml_common  # noqa: F401  (sets up Django)
-from django.conf import settings
-from django.core.management import call_command
 from django.db import connection
 
 from annotation import services as annotation_services
@@ -34,11 +30,7 @@ def main():
     parser.add_argument("--imgsz", type=int, default=256)
     parser.add_argument("--batch", type=int, default=16)
     args = parser.parse_args()
-    call_command("migrate", verbosity=0)
-    settings.SPINEREAD_AFTER_IMPORT = ""
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        settings.MEDIA_ROOT = tmp / "media"
+    with _ml_common.bench_folder() as tmp:
         truth = generate_phantoms(n_cases=args.cases, out_dir=tmp / "phantoms", seed=5)
         project = annotation_services.project_create(slug=f"bench-train-{uuid.uuid4().hex[:8]}", name="bench",
                                                      labelling_mode="positive_only")
