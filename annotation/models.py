@@ -45,6 +45,31 @@ class Project(models.Model):
         return self.slug
 
 
+class ProjectMembership(models.Model):
+    """Who runs a project: its coordinators and its ML client account (the Label Studio connection).
+
+    Readers and seniors reach a project through their case assignments; coordinators and the ML client only
+    through a membership. Superusers (admins) see every project.
+    """
+
+    class Role(models.TextChoices):
+        COORDINATOR = "coordinator", "Coordinator"
+        ML_CLIENT = "ml_client", "ML client (Label Studio)"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user", "role"], name="membership_unique_project_user_role")
+        ]
+
+    def __str__(self):
+        return f"{self.user} as {self.role} of {self.project}"
+
+
 class Case(models.Model):
     """One imaging study of one patient, de-identified."""
 
@@ -166,6 +191,11 @@ class Read(models.Model):
         DRAFT = "draft", "Draft"
         SUBMITTED = "submitted", "Submitted"
 
+    class Origin(models.TextChoices):
+        PLATFORM = "platform", "Read in SpineRead"
+        LABEL_STUDIO = "label_studio", "From a Label Studio annotation (ML client webhook)"
+        IMPORT = "import", "Imported by a coordinator"
+
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="reads")
     reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reads")
     version = models.PositiveIntegerField(default=1)
@@ -176,6 +206,7 @@ class Read(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
     )
     status = models.CharField(max_length=16, choices=Status, default=Status.DRAFT)
+    origin = models.CharField(max_length=16, choices=Origin, default=Origin.PLATFORM)
     opened_at = models.DateTimeField()
     submitted_at = models.DateTimeField(null=True, blank=True)
     active_seconds = models.FloatField(default=0.0, help_text="Time on task, paused while the tab is hidden or idle")
@@ -332,6 +363,9 @@ class AuditEvent(models.Model):
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    # Set when the actor (the ML client, a coordinator's import) wrote something that is another user's work.
+    on_behalf_of = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="+")
     action = models.CharField(max_length=64)
     object_type = models.CharField(max_length=64)
     object_id = models.CharField(max_length=64, blank=True)

@@ -2,9 +2,14 @@
 from annotation.models import AuditEvent
 
 
-def audit_log(*, actor, action: str, target, payload: dict | None = None) -> AuditEvent:
+def _user_or_none(user):
+    return user if getattr(user, "is_authenticated", False) else None
+
+
+def audit_log(*, actor, action: str, target, payload: dict | None = None, on_behalf_of=None) -> AuditEvent:
     return AuditEvent.objects.create(
-        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        actor=_user_or_none(actor),
+        on_behalf_of=_user_or_none(on_behalf_of),
         action=action,
         object_type=target.__class__.__name__.lower(),
         object_id=str(target.pk),

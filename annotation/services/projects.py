@@ -4,7 +4,7 @@ import random
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from annotation.models import Assignment, Case, Project, ReaderProfile, Role
+from annotation.models import Assignment, Case, Project, ProjectMembership, ReaderProfile, Role
 from annotation.schema import default_schema, schema_validate
 from annotation.services.audit import audit_log
 
@@ -20,7 +20,20 @@ def project_create(*, slug: str, name: str, actor=None, label_schema: dict | Non
         slug=slug, name=name, label_schema=schema, schema_version=schema.get("version", 1), **options
     )
     audit_log(actor=actor, action="project_create", target=project, payload={"slug": slug})
+    if getattr(actor, "is_authenticated", False) and not actor.is_superuser:
+        project_member_add(project=project, user=actor, role=ProjectMembership.Role.COORDINATOR, actor=actor)
     return project
+
+
+@transaction.atomic
+def project_member_add(*, project: Project, user, role: str, actor=None) -> ProjectMembership:
+    """Makes the user a coordinator (or the ML client) of the project; coordinators see only their projects."""
+    membership, created = ProjectMembership.objects.get_or_create(
+        project=project, user=user, role=ProjectMembership.Role(role).value)
+    if created:
+        audit_log(actor=actor, action="project_member_add", target=project,
+                  payload={"user": user.username, "role": role})
+    return membership
 
 
 @transaction.atomic
