@@ -271,7 +271,7 @@ def model_findings_visible_to(user, case: Case) -> bool:
     return coordinates(user, case.project_id) or is_case_reader(user, case) or is_case_senior(user, case)
 
 
-def model_finding_ids_allowed(user, case: Case, *, context: str) -> bool:
+def model_finding_ids_allowed(*, case: Case, context: str) -> bool:
     """Whether a read in this context may refer to model findings: the double reading always (its readers see
     them); a study session only when it is aided."""
     if context == PRIMARY:

@@ -2,11 +2,12 @@
 from django.conf import settings
 from django.http import FileResponse
 from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, status
+from rest_framework import status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+import access
 from annotation import selectors, services
 from annotation.models import Case, Read
 from annotation.serializers import (
@@ -29,32 +30,25 @@ from annotation.serializers import (
 )
 
 
-class IsCoordinator(permissions.BasePermission):
-    message = "Only coordinators may do this."
-
-    def has_permission(self, request, view):
-        return selectors.is_coordinator(request.user)
-
-
 class ProjectListApi(APIView):
     @extend_schema(responses=ProjectSerializer(many=True))
     def get(self, request):
-        projects = selectors.projects_visible_to(request.user)
+        projects = access.projects_visible_to(request.user)
         return Response(ProjectSerializer(projects, many=True).data)
 
 
 class CaseListApi(APIView):
     @extend_schema(responses=CaseListSerializer(many=True))
     def get(self, request, slug):
-        project = selectors.project_get_for(request.user, slug)
-        cases = selectors.case_list_with_counts(selectors.cases_visible_to(request.user, project=project))
+        project = access.project_get_for(request.user, slug)
+        cases = selectors.case_list_with_counts(access.cases_visible_to(request.user, project=project))
         return Response(CaseListSerializer(cases.order_by("-priority", "id"), many=True).data)
 
 
 class CaseDetailApi(APIView):
     @extend_schema(responses=CaseDetailSerializer)
     def get(self, request, case_id):
-        case = selectors.case_detail(selectors.case_get_for(request.user, case_id))
+        case = selectors.case_detail(access.case_get_for(request.user, case_id))
         return Response(CaseDetailSerializer(case).data)
 
 
@@ -65,12 +59,11 @@ class DicomUploadApi(APIView):
     size limit) and stores nothing. Re-uploading an instance already held is not an error; it is counted.
     """
 
-    permission_classes = [permissions.IsAuthenticated, IsCoordinator]
     parser_classes = [MultiPartParser]
 
     @extend_schema(request={"multipart/form-data": DicomUploadSerializer}, responses={201: ImportResultSerializer})
     def post(self, request, slug):
-        project = selectors.project_get_for(request.user, slug)
+        project = access.project_coordinated_get_for(request.user, slug)
         serializer = DicomUploadSerializer(data={"files": request.FILES.getlist("files"),
                                                  "site_code": request.data.get("site_code", "")})
         serializer.is_valid(raise_exception=True)
@@ -100,7 +93,8 @@ class InstanceDicomApi(APIView):
 
     @extend_schema(responses={(200, "application/dicom"): bytes})
     def get(self, request, instance_id):
-        instance = selectors.instance_get_for(request.user, instance_id)
+        instance = access.instance_get_for(request.user, instance_id)
+        services.instance_access_log(instance=instance, user=request.user)
         response = FileResponse(instance.file.open("rb"), content_type="application/dicom")
         response["Cache-Control"] = "private, max-age=3600"
         return response
@@ -126,8 +120,15 @@ def finding_inputs(validated: dict) -> list | None:
 
 
 def read_response(read, status_code=200) -> Response:
+    """A read as its own reader (or a coordinator) sees it."""
     read = Read.objects.prefetch_related("findings").select_related("reader").get(pk=read.pk)
     return Response(ReadSerializer(read).data, status=status_code)
+
+
+def reads_for(user, case, reads) -> list:
+    """Other people's reads as this user may see them: without the readers' names where identities are hidden."""
+    return ReadSerializer(reads, many=True,
+                          context={"hide_reader": not access.reader_identities_visible_to(user, case)}).data
 
 
 class WorklistApi(APIView):
@@ -141,7 +142,7 @@ class MyReadApi(APIView):
 
     @extend_schema(responses=ReadSerializer)
     def get(self, request, case_id):
-        case = selectors.case_get_for(request.user, case_id)
+        case = access.case_get_for(request.user, case_id)
         read = selectors.current_read_for(request.user, case)
         if read is None:
             return Response({"detail": "no read yet; POST to open one"}, status=404)
@@ -149,7 +150,7 @@ class MyReadApi(APIView):
 
     @extend_schema(request=None, responses=ReadSerializer)
     def post(self, request, case_id):
-        case = selectors.case_get_for(request.user, case_id)
+        case = access.case_get_for(request.user, case_id)
         try:
             read = services.read_open(case=case, reader=request.user)
         except services.ReadingError as error:
@@ -164,7 +165,7 @@ class MyReadDraftApi(APIView):
     def put(self, request, case_id):
         serializer = ReadInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        read = selectors.own_read_for_update(request.user, case_id)
+        read = access.own_read_for_update(request.user, case_id)
         try:
             read = services.read_save_draft(read=read, reader=request.user,
                                             findings=finding_inputs(serializer.validated_data) or [],
@@ -177,7 +178,7 @@ class MyReadDraftApi(APIView):
 class MyReadSubmitApi(APIView):
     @extend_schema(request=ReadInputSerializer, responses=ReadSerializer)
     def post(self, request, case_id):
-        case = selectors.case_get_for(request.user, case_id)
+        case = access.case_get_for(request.user, case_id)
         serializer = ReadInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         read = selectors.current_read_for(request.user, case)
@@ -195,13 +196,14 @@ class MyReadSubmitApi(APIView):
 class ReadDetailApi(APIView):
     @extend_schema(responses=ReadSerializer)
     def get(self, request, read_id):
-        return read_response(selectors.read_get_for(request.user, read_id))
+        read = access.read_get_for(request.user, read_id)
+        return Response(reads_for(request.user, read.case, [read])[0])
 
 
 class ReadCorrectApi(APIView):
     @extend_schema(request=None, responses={201: ReadSerializer})
     def post(self, request, read_id):
-        read = selectors.read_get_for(request.user, read_id)
+        read = access.read_get_for(request.user, read_id)
         try:
             correction = services.read_correct(read=read, reader=request.user)
         except services.ReadingError as error:
@@ -212,45 +214,50 @@ class ReadCorrectApi(APIView):
 class CaseReadsApi(APIView):
     @extend_schema(responses=ReadSerializer(many=True))
     def get(self, request, case_id):
-        case = selectors.case_get_for(request.user, case_id)
-        reads = selectors.reads_visible_to(request.user, case).prefetch_related("findings").order_by("id")
-        return Response(ReadSerializer(reads, many=True).data)
+        case = access.case_get_for(request.user, case_id)
+        reads = access.reads_visible_to(request.user, case).prefetch_related("findings").order_by("id")
+        return Response(reads_for(request.user, case, reads))
 
 
 class GroundTruthApi(APIView):
     @extend_schema(responses=GroundTruthSerializer(many=True))
     def get(self, request, case_id):
-        case = selectors.case_get_for(request.user, case_id)
-        return Response(GroundTruthSerializer(selectors.ground_truth_for(request.user, case), many=True).data)
+        case = access.case_get_for(request.user, case_id)
+        return Response(GroundTruthSerializer(access.ground_truth_for(request.user, case), many=True).data)
 
 
 class ModelFindingsApi(APIView):
     @extend_schema(responses=FindingSerializer(many=True))
     def get(self, request, case_id):
-        case = selectors.case_get_for(request.user, case_id)
-        if not selectors.model_findings_visible_to(request.user, case):
+        case = access.case_get_for(request.user, case_id)
+        if not access.model_findings_visible_to(request.user, case):
             return Response({"detail": "no pre-annotations visible"}, status=404)
         return Response(FindingSerializer(selectors.model_findings_for(case), many=True).data)
+
+
+def adjudication_data(user, adjudication) -> dict:
+    hide = not access.reader_identities_visible_to(user, adjudication.case)
+    return AdjudicationSerializer(adjudication, context={"hide_reader": hide}).data
 
 
 class AdjudicationListApi(APIView):
     @extend_schema(responses=AdjudicationListSerializer(many=True))
     def get(self, request):
-        queue = selectors.adjudication_queue_for(request.user).prefetch_related("items")
+        queue = access.adjudication_queue_for(request.user).prefetch_related("items")
         return Response(AdjudicationListSerializer(queue, many=True).data)
 
 
 class AdjudicationDetailApi(APIView):
     @extend_schema(responses=AdjudicationSerializer)
     def get(self, request, adjudication_id):
-        adjudication = selectors.adjudication_get_for(request.user, adjudication_id)
-        return Response(AdjudicationSerializer(adjudication).data)
+        adjudication = access.adjudication_get_for(request.user, adjudication_id)
+        return Response(adjudication_data(request.user, adjudication))
 
 
 class AdjudicationResolveApi(APIView):
     @extend_schema(request=ResolveSerializer, responses=AdjudicationSerializer)
     def post(self, request, adjudication_id):
-        adjudication = selectors.adjudication_get_for(request.user, adjudication_id)
+        adjudication = access.adjudication_get_for(request.user, adjudication_id)
         serializer = ResolveSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         decisions = [
@@ -263,23 +270,19 @@ class AdjudicationResolveApi(APIView):
                                                          decisions=decisions)
         except services.ReadingError as error:
             return error_response(error)
-        return Response(AdjudicationSerializer(adjudication).data)
+        return Response(adjudication_data(request.user, adjudication))
 
 
 class ProjectProgressApi(APIView):
-    permission_classes = [permissions.IsAuthenticated, IsCoordinator]
-
     @extend_schema(responses={200: dict})
     def get(self, request, slug):
-        return Response(selectors.project_progress(selectors.project_get_for(request.user, slug)))
+        return Response(selectors.project_progress(access.project_coordinated_get_for(request.user, slug)))
 
 
 class BalancedAssignApi(APIView):
-    permission_classes = [permissions.IsAuthenticated, IsCoordinator]
-
     @extend_schema(request=BalancedAssignSerializer, responses={200: dict})
     def post(self, request, slug):
-        project = selectors.project_get_for(request.user, slug)
+        project = access.project_coordinated_get_for(request.user, slug)
         serializer = BalancedAssignSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -294,16 +297,14 @@ class BalancedAssignApi(APIView):
 
 
 class ReassignApi(APIView):
-    permission_classes = [permissions.IsAuthenticated, IsCoordinator]
-
     @extend_schema(request=ReassignSerializer, responses={200: dict})
     def post(self, request, slug):
-        project = selectors.project_get_for(request.user, slug)
+        project = access.project_coordinated_get_for(request.user, slug)
         serializer = ReassignSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         try:
-            case = selectors.cases_visible_to(request.user, project=project).get(pk=data["case"])
+            case = access.cases_visible_to(request.user, project=project).get(pk=data["case"])
             from_user, to_user = (selectors.users_with_role([data["from_user"]], data["role"])[0],
                                   selectors.users_with_role([data["to_user"]], data["role"])[0])
             services.case_reassign(case=case, from_user=from_user, to_user=to_user, role=data["role"],

@@ -125,6 +125,12 @@ class ReadSerializer(serializers.ModelSerializer):
         fields = ["id", "case", "reader", "version", "supersedes", "status", "opened_at", "submitted_at",
                   "active_seconds", "findings"]
 
+    def to_representation(self, read):
+        data = super().to_representation(read)
+        if self.context.get("hide_reader"):  # access.reader_identities_visible_to said no: A and B, no names
+            data["reader"] = None
+        return data
+
 
 class DraftReceiptSerializer(serializers.ModelSerializer):
     class Meta:
@@ -149,7 +155,7 @@ class AdjudicationItemSerializer(serializers.ModelSerializer):
 
 
 class AdjudicationSerializer(serializers.ModelSerializer):
-    read_a = ReadSerializer(read_only=True)
+    read_a = ReadSerializer(read_only=True)  # the parent's context (hide_reader) reaches these
     read_b = ReadSerializer(read_only=True)
     items = AdjudicationItemSerializer(many=True, read_only=True)
     resolved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)

@@ -1,35 +1,38 @@
-"""Pages. Each view asks the annotation selectors (which hold the access and blinding rules) and renders."""
+"""Pages. Each view asks `access` (which holds the access and blinding rules), a selector for the data, and
+renders."""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+import access
 from annotation import selectors, services
 from annotation.models import Case, Role
-from annotation.serializers import AdjudicationSerializer
+from annotation.api import adjudication_data
 
 
 def _context(request, **extra):
-    return {"roles": sorted(selectors.user_roles(request.user)), **extra}
+    return {"roles": sorted(access.user_roles(request.user)), **extra}
 
 
 @login_required
 def home(request):
-    roles = selectors.user_roles(request.user)
+    roles = access.user_roles(request.user)
     if roles == {Role.READER.value}:
         return redirect("worklist")
     if roles == {Role.SENIOR.value}:
         return redirect("adjudications")
-    return render(request, "frontend/home.html", _context(request, projects=selectors.projects_visible_to(request.user)))
+    return render(request, "frontend/home.html", _context(request, projects=access.projects_visible_to(request.user)))
 
 
 @login_required
 def project_cases(request, slug):
-    project = selectors.project_get_for(request.user, slug)
-    cases = selectors.case_list_with_counts(selectors.cases_visible_to(request.user, project=project))
-    context = _context(request, project=project, cases=cases.order_by("-priority", "id"))
-    if selectors.is_coordinator(request.user):
+    project = access.project_get_for(request.user, slug)
+    cases = selectors.case_list_with_counts(access.cases_visible_to(request.user, project=project))
+    context = _context(request, project=project, cases=cases.order_by("-priority", "id"),
+                       show_status=access.case_states_visible_to(request.user, project))
+    if access.coordinates(request.user, project):
         context["progress"] = selectors.project_progress(project)
         context["readers"] = selectors.users_in_role(Role.READER)
         context["seniors"] = selectors.users_in_role(Role.SENIOR)
@@ -39,9 +42,7 @@ def project_cases(request, slug):
 @login_required
 @require_POST
 def project_assign(request, slug):
-    if not selectors.is_coordinator(request.user):
-        raise Http404("no such project")
-    project = selectors.project_get_for(request.user, slug)
+    project = access.project_coordinated_get_for(request.user, slug)
     try:
         readers = selectors.users_with_role(request.POST.getlist("readers"), Role.READER)
         seniors = selectors.users_with_role(request.POST.getlist("seniors"), Role.SENIOR)
@@ -56,12 +57,10 @@ def project_assign(request, slug):
 @login_required
 @require_POST
 def project_reassign(request, slug):
-    if not selectors.is_coordinator(request.user):
-        raise Http404("no such project")
-    project = selectors.project_get_for(request.user, slug)
+    project = access.project_coordinated_get_for(request.user, slug)
     role = request.POST.get("role", Role.READER)
     try:
-        case = selectors.cases_visible_to(request.user, project=project).get(pk=int(request.POST.get("case", 0)))
+        case = access.cases_visible_to(request.user, project=project).get(pk=int(request.POST.get("case", 0)))
         from_user, to_user = (selectors.users_with_role([request.POST.get(key, "")], role)[0]
                               for key in ("from_user", "to_user"))
         services.case_reassign(case=case, from_user=from_user, to_user=to_user, role=role, actor=request.user)
@@ -78,33 +77,34 @@ def worklist(request):
 
 @login_required
 def case_read(request, case_id):
-    case = selectors.case_get_for(request.user, case_id)
-    if not selectors.is_assigned_reader(request.user, case):
+    case = access.case_get_for(request.user, case_id)
+    if not access.is_case_reader(request.user, case):
         raise Http404("no such case")
+    current = selectors.current_read_for(request.user, case)
     page = {
         "caseId": case.pk,
         "schema": case.project.label_schema,
         "exhaustive": case.project.labelling_mode == case.project.LabellingMode.EXHAUSTIVE,
         "series": selectors.case_viewer_series(case),
-        "correctable": case.status != case.Status.GROUND_TRUTH,
+        "correctable": current is None or access.read_correction_refusal(current) is None,
     }
     return render(request, "frontend/case_read.html", _context(request, case=case, page=page))
 
 
 @login_required
 def adjudications(request):
-    queue = selectors.adjudication_queue_for(request.user).prefetch_related("items")
+    queue = access.adjudication_queue_for(request.user).prefetch_related("items")
     return render(request, "frontend/adjudications.html", _context(request, queue=queue))
 
 
 @login_required
 def adjudication_detail(request, adjudication_id):
-    adjudication = selectors.adjudication_get_for(request.user, adjudication_id)
+    adjudication = access.adjudication_get_for(request.user, adjudication_id)
     page = {
         "adjudicationId": adjudication.pk,
         "schema": adjudication.case.project.label_schema,
         "series": selectors.case_viewer_series(adjudication.case),
-        "adjudication": AdjudicationSerializer(adjudication).data,
+        "adjudication": adjudication_data(request.user, adjudication),
         "model": [],
     }
     return render(request, "frontend/adjudication.html", _context(request, adjudication=adjudication, page=page))

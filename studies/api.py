@@ -2,16 +2,16 @@
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+import access
 from annotation import selectors as annotation_selectors
-from annotation.api import IsCoordinator, error_response, finding_inputs, read_response
+from annotation import services as annotation_services
+from annotation.api import error_response, finding_inputs, read_response
 from annotation.serializers import FindingSerializer, ReadInputSerializer, ReadSerializer
 from annotation.models import Role
-from studies import imports, report, selectors, services
-from studies.models import Arm
+from studies import imports, report, services
 from studies.serializers import (
     LabelStudioImportSerializer,
     SessionRowSerializer,
@@ -20,26 +20,17 @@ from studies.serializers import (
 )
 
 
-def _study(request, study_id):
-    try:
-        return selectors.study_get_for(request.user, study_id)
-    except selectors.StudyAccessDenied as error:
-        raise PermissionDenied(str(error))
-
-
 class StudyListApi(APIView):
-    permission_classes = [IsCoordinator]
-
     @extend_schema(responses=StudySerializer(many=True))
     def get(self, request):
-        return Response(StudySerializer(selectors.studies_visible_to(request.user), many=True).data)
+        return Response(StudySerializer(access.studies_visible_to(request.user), many=True).data)
 
     @extend_schema(request=StudyCreateSerializer, responses={201: StudySerializer})
     def post(self, request):
         serializer = StudyCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
-        project = annotation_selectors.project_get_for(request.user, data.pop("project"))
+        project = access.project_coordinated_get_for(request.user, data.pop("project"))
         try:
             readers = annotation_selectors.users_with_role(data.pop("readers"), Role.READER)
             study = services.study_create(project=project, actor=request.user, readers=readers, **data)
@@ -51,7 +42,7 @@ class StudyListApi(APIView):
 class StudyDetailApi(APIView):
     @extend_schema(responses=StudySerializer)
     def get(self, request, study_id):
-        return Response(StudySerializer(_study(request, study_id)).data)
+        return Response(StudySerializer(access.study_get_for(request.user, study_id)).data)
 
 
 class StudyDashboardApi(APIView):
@@ -59,7 +50,7 @@ class StudyDashboardApi(APIView):
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, study_id):
-        study = _study(request, study_id)
+        study = access.study_get_for(request.user, study_id)
         _data, dashboard = report.study_dashboard_for(study)
         return Response(dashboard)
 
@@ -67,8 +58,9 @@ class StudyDashboardApi(APIView):
 class StudyReportApi(APIView):
     @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
     def get(self, request, study_id):
-        study = _study(request, study_id)
+        study = access.study_get_for(request.user, study_id)
         response = HttpResponse(report.report_zip(study), content_type="application/zip")
+        annotation_services.audit_log(actor=request.user, action="study_report_export", target=study)
         response["Content-Disposition"] = f'attachment; filename="study-{study.pk}-report.zip"'
         return response
 
@@ -78,14 +70,14 @@ class StudyReportApi(APIView):
 class MySessionsApi(APIView):
     @extend_schema(responses=SessionRowSerializer(many=True))
     def get(self, request):
-        rows = list(selectors.session_states(request.user).values())
+        rows = list(access.session_states(request.user).values())
         return Response(SessionRowSerializer(rows, many=True).data)
 
 
 class SessionOpenApi(APIView):
     @extend_schema(request=None, responses=ReadSerializer)
     def post(self, request, session_id):
-        session = selectors.session_get_for(request.user, session_id)
+        session = access.session_get_for(request.user, session_id)
         try:
             return read_response(services.study_session_open(session=session, reader=request.user))
         except services.StudyError as error:
@@ -95,7 +87,7 @@ class SessionOpenApi(APIView):
 class SessionDraftApi(APIView):
     @extend_schema(request=ReadInputSerializer, responses=ReadSerializer)
     def put(self, request, session_id):
-        session = selectors.session_get_for(request.user, session_id)
+        session = access.session_get_for(request.user, session_id)
         serializer = ReadInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
@@ -110,7 +102,7 @@ class SessionDraftApi(APIView):
 class SessionSubmitApi(APIView):
     @extend_schema(request=ReadInputSerializer, responses=ReadSerializer)
     def post(self, request, session_id):
-        session = selectors.session_get_for(request.user, session_id)
+        session = access.session_get_for(request.user, session_id)
         serializer = ReadInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
@@ -123,15 +115,12 @@ class SessionSubmitApi(APIView):
 
 
 class SessionModelFindingsApi(APIView):
-    """The pinned model's pre-annotations for an aided session; an unaided session gets none (blinding)."""
+    """The pinned model's pre-annotations for an aided session whose period is open; none otherwise (blinding)."""
 
     @extend_schema(responses=FindingSerializer(many=True))
     def get(self, request, session_id):
-        session = selectors.session_get_for(request.user, session_id)
-        if session.arm != Arm.AIDED:
-            return Response([])
-        findings = annotation_selectors.model_findings_for(session.case, model_version=session.study.model_version)
-        return Response(FindingSerializer(findings, many=True).data)
+        session = access.session_get_for(request.user, session_id)
+        return Response(FindingSerializer(access.session_model_findings(request.user, session), many=True).data)
 
 
 # Imports --------------------------------------------------------------------------------------------------------
@@ -139,11 +128,9 @@ class SessionModelFindingsApi(APIView):
 class LabelStudioImportApi(APIView):
     """Label Studio JSON export (a list of tasks with annotations) -> submitted reads of one reader."""
 
-    permission_classes = [IsCoordinator]
-
     @extend_schema(request=LabelStudioImportSerializer, responses={201: OpenApiTypes.OBJECT})
     def post(self, request, slug):
-        project = annotation_selectors.project_get_for(request.user, slug)
+        project = access.project_coordinated_get_for(request.user, slug)
         serializer = LabelStudioImportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from django.db import transaction
 
+import access
 from annotation import services
-from annotation.models import Case, Instance, Project
+from annotation.models import Case, Instance, Project, Read
 from annotation.schema import SchemaError, class_to_finding
 from annotation.services import FindingInput, ReadingError
 
@@ -43,7 +44,10 @@ def _level_name(text: str, levels: list[str]) -> str:
 
 @transaction.atomic
 def label_studio_import(*, project: Project, tasks, reader, context: str = "", actor=None) -> dict:
-    """Returns {"reads": [read ids], "cases": n, "findings": n}."""
+    """Returns {"reads": [read ids], "cases": n, "findings": n}. The reads are the reader's, written by the actor
+    (their audit rows name both); never into a reader study's context, which only its sessions write."""
+    if not access.context_writable_by_import(context):
+        _fail(f"context {context!r} belongs to a reader study; study reads come only from its sessions")
     tasks = _tasks_list(tasks)
     schema = project.label_schema
     levels = list(schema["levels"])
@@ -105,8 +109,9 @@ def label_studio_import(*, project: Project, tasks, reader, context: str = "", a
     for case_id, findings in per_case.items():
         case = cases.get(case_id) or next(c for c in by_uid.values() if c.pk == case_id)
         try:
-            read = services.read_open(case=case, reader=reader, context=context)
-            read = services.read_submit(read=read, reader=reader, findings=findings)
+            read = services.read_open(case=case, reader=reader, context=context, actor=actor,
+                                      origin=Read.Origin.IMPORT)
+            read = services.read_submit(read=read, reader=reader, findings=findings, actor=actor)
         except ReadingError as error:
             _fail(f"case {case_id}: {error}")
         read_ids.append(read.pk)

@@ -1,94 +1,16 @@
-"""Reads for reader studies: who may see a study, each reader's sessions, and the arrays the dashboard needs.
-
-Access: coordinators see every study and its dashboard; a reader sees only their own sessions (never the
-ground truth, the other readers or the statistics). ``study_data`` builds the dashboard's arrays in a fixed
-number of queries, whatever the study's size.
+"""Reads for reader studies: the arrays the dashboard needs. Who may see a study or a session is decided in
+`access`. ``study_data`` builds the dashboard's arrays in a fixed number of queries, whatever the study's size.
 """
 from __future__ import annotations
 
 from collections import defaultdict
 
 import numpy as np
-from django.http import Http404
-from django.utils import timezone
 
-from annotation import selectors as annotation_selectors
 from annotation.models import Finding, GroundTruthItem, Read, ReaderProfile, ReviewAction, Source
 from annotation.schema import finding_specs
 from studies.dashboard import DEFAULT_POSITIVE_FROM, MODEL_ARM, FindingData, Rater, StudyData
-from studies.models import ReaderStudy, StudyCase, StudyReader, StudySession, session_context
-
-
-class StudyAccessDenied(Exception):
-    """Raised for a signed-in user who may not see a study's statistics (API answers 403)."""
-
-
-def studies_visible_to(user):
-    if annotation_selectors.is_coordinator(user):
-        return ReaderStudy.objects.select_related("project").order_by("-id")
-    return ReaderStudy.objects.none()
-
-
-def study_get_for(user, study_id) -> ReaderStudy:
-    """The study for a coordinator; 404 for an unknown id, StudyAccessDenied for anyone else."""
-    try:
-        study = ReaderStudy.objects.select_related("project").get(pk=int(study_id))
-    except (ReaderStudy.DoesNotExist, ValueError, TypeError):
-        raise Http404("no such study")
-    if not annotation_selectors.is_coordinator(user):
-        raise StudyAccessDenied("only coordinators may see a study's statistics")
-    return study
-
-
-# Sessions -----------------------------------------------------------------------------------------------------
-
-
-def session_states(user, *, study: ReaderStudy | None = None) -> dict[int, dict]:
-    """Each of the user's sessions (of one study, or all) with its state and whether it may be read now.
-
-    A period opens when every session of the previous period is submitted and the study's washout has passed
-    since the last of those submissions."""
-    sessions = StudySession.objects.filter(reader=user).select_related("study")
-    if study is not None:
-        sessions = sessions.filter(study=study)
-    sessions = list(sessions.order_by("study_id", "period", "position"))
-    reads = {}
-    for read in Read.objects.filter(reader=user, context__startswith="study:").order_by("version"):
-        reads[(read.case_id, read.context)] = read
-    by_period = defaultdict(list)
-    for session in sessions:
-        by_period[(session.study_id, session.period)].append(session)
-    now = timezone.now()
-    states = {}
-    for session in sessions:
-        read = reads.get((session.case_id, session.context))
-        state = "to_read" if read is None else ("in_progress" if read.status == Read.Status.DRAFT else "submitted")
-        available, why = True, ""
-        previous = by_period.get((session.study_id, session.period - 1))
-        if previous:
-            previous_reads = [reads.get((s.case_id, s.context)) for s in previous]
-            if any(r is None or r.status != Read.Status.SUBMITTED for r in previous_reads):
-                available, why = False, f"finish period {session.period - 1} first"
-            else:
-                opens = max(r.submitted_at for r in previous_reads) + _days(session.study.washout_days)
-                if now < opens:
-                    available, why = False, f"washout: opens {opens:%Y-%m-%d %H:%M}"
-        states[session.pk] = {"session": session, "state": state, "read": read, "available": available,
-                              "why": why}
-    return states
-
-
-def _days(days: int):
-    from datetime import timedelta
-
-    return timedelta(days=days)
-
-
-def session_get_for(user, session_id) -> StudySession:
-    try:
-        return StudySession.objects.select_related("study__project", "case").get(pk=int(session_id), reader=user)
-    except (StudySession.DoesNotExist, ValueError, TypeError):
-        raise Http404("no such session")
+from studies.models import ReaderStudy, StudyCase, StudyReader, session_context
 
 
 # The dashboard's arrays -----------------------------------------------------------------------------------------

@@ -9,11 +9,14 @@ import math
 import random
 
 from django.db import transaction
+from django.http import Http404
+
+import access
 
 from annotation import services as annotation_services
 from annotation.models import Assignment, Case, Project, Read, Role
 from annotation.services import FindingInput, ReadingError
-from studies.models import Arm, ReaderStudy, StudyCase, StudyReader, StudySession, session_context
+from studies.models import ReaderStudy, StudyCase, StudyReader, StudySession
 
 
 class StudyError(ValueError):
@@ -59,6 +62,10 @@ def study_create(*, project: Project, name: str, case_ids: list[int], readers: l
     no_truth = [c for c in case_ids if found[c] != Case.Status.GROUND_TRUTH]
     if no_truth:
         raise StudyError(f"cases without final ground truth: {no_truth[:10]}")
+    conflicted = access.study_reader_conflicts(case_ids, readers)
+    if conflicted:
+        raise StudyError(f"these readers read or adjudicate the study's cases in the double reading, so their "
+                         f"study reads would not be blind: {', '.join(conflicted)}")
     unknown_findings = set(positive_from or {}) - {f["name"] for f in project.label_schema["findings"]}
     if unknown_findings:
         raise StudyError(f"positive_from names unknown findings: {sorted(unknown_findings)}")
@@ -99,14 +106,14 @@ def study_create(*, project: Project, name: str, case_ids: list[int], readers: l
 
 
 def _session_for(session: StudySession, reader) -> StudySession:
-    from studies import selectors
-
-    if session.reader_id != reader.pk:
+    """The session, while its period is open (``access.session_open_get_for``): every write checks it, so a
+    closed period can be neither opened nor drafted nor submitted."""
+    try:
+        return access.session_open_get_for(reader, session.pk)
+    except access.AccessDenied as error:
+        raise StudyError(str(error), error.status_code)
+    except Http404:
         raise StudyError("no such session", 404)
-    state = selectors.session_states(reader, study=session.study)[session.pk]
-    if not state["available"]:
-        raise StudyError(state["why"], 409)
-    return session
 
 
 @transaction.atomic
@@ -131,6 +138,7 @@ def _session_read(session: StudySession, reader) -> Read:
 @transaction.atomic
 def study_session_save_draft(*, session: StudySession, reader, findings: list[FindingInput],
                              active_seconds: float | None = None) -> Read:
+    session = _session_for(session, reader)
     read = _session_read(session, reader)
     try:
         return annotation_services.read_save_draft(read=read, reader=reader, findings=findings,
@@ -142,10 +150,10 @@ def study_session_save_draft(*, session: StudySession, reader, findings: list[Fi
 @transaction.atomic
 def study_session_submit(*, session: StudySession, reader, findings: list[FindingInput] | None = None,
                          active_seconds: float | None = None) -> Read:
-    """Submits the session's read. In the unaided arm a finding may not refer to a model pre-annotation."""
+    """Submits the session's read. In the unaided arm a finding may not refer to a model pre-annotation (the
+    reading service refuses it, for drafts too)."""
+    session = _session_for(session, reader)
     read = _session_read(session, reader)
-    if session.arm == Arm.UNAIDED and findings and any(f.model_finding_id for f in findings):
-        raise StudyError("the unaided arm shows no model findings to accept or edit")
     try:
         return annotation_services.read_submit(read=read, reader=reader, findings=findings,
                                                active_seconds=active_seconds)

@@ -1,37 +1,30 @@
 """Pages of reader studies: the coordinator's list and dashboard, the report download, a reader's sessions."""
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 
+import access
 from annotation import selectors as annotation_selectors
-from studies import plots, report, selectors
+from annotation import services as annotation_services
+from studies import plots, report
 from studies.dashboard import ALL_LEVELS
-from studies.models import Arm
 
 
 def _context(request, **extra):
-    return {"roles": sorted(annotation_selectors.user_roles(request.user)), **extra}
-
-
-def _study(request, study_id):
-    try:
-        return selectors.study_get_for(request.user, study_id)
-    except selectors.StudyAccessDenied as error:
-        raise PermissionDenied(str(error))
+    return {"roles": sorted(access.user_roles(request.user)), **extra}
 
 
 @login_required
 def study_list(request):
-    if not annotation_selectors.is_coordinator(request.user):
+    if not access.is_coordinator(request.user):
         return redirect("study-sessions")
     return render(request, "studies/study_list.html",
-                  _context(request, studies=selectors.studies_visible_to(request.user)))
+                  _context(request, studies=access.studies_visible_to(request.user)))
 
 
 @login_required
 def study_dashboard_page(request, study_id):
-    study = _study(request, study_id)
+    study = access.study_get_for(request.user, study_id)
     _data, dashboard = report.study_dashboard_for(study)
     level_options = [ALL_LEVELS, *dashboard["levels"]]
     level = request.GET.get("level", ALL_LEVELS)
@@ -51,25 +44,29 @@ def study_dashboard_page(request, study_id):
 
 @login_required
 def study_report_download(request, study_id):
-    study = _study(request, study_id)
+    study = access.study_get_for(request.user, study_id)
     response = HttpResponse(report.report_zip(study), content_type="application/zip")
+    annotation_services.audit_log(actor=request.user, action="study_report_export", target=study)
     response["Content-Disposition"] = f'attachment; filename="study-{study.pk}-report.zip"'
     return response
 
 
 @login_required
 def study_sessions(request):
-    rows = list(selectors.session_states(request.user).values())
+    rows = list(access.session_states(request.user).values())
     return render(request, "studies/sessions.html", _context(request, rows=rows))
 
 
 @login_required
 def study_session_read(request, session_id):
-    """The reading page for one study session: the same viewer and form, the session's own endpoints, and the
-    model's findings only in an aided arm."""
-    session = selectors.session_get_for(request.user, session_id)
+    """The reading page for one study session whose period is open: the same viewer and form, the session's own
+    endpoints, and the model's findings only in an aided arm."""
+    try:
+        session = access.session_open_get_for(request.user, session_id)
+    except access.AccessDenied:
+        raise Http404("this session's period is not open")
     case = session.case
-    aided = session.arm == Arm.AIDED
+    aided = access.session_model_findings_allowed(request.user, session)
     page = {
         "caseId": case.pk,
         "schema": case.project.label_schema,

@@ -2,7 +2,7 @@
 
 Callers use `from annotation import services` and `services.case_import(...)`; the submodules group them.
 """
-from annotation.services.audit import audit_log
+from annotation.services.audit import audit_log, instance_access_log
 from annotation.services.ingest import ImportRejected, ImportResult, case_import, dicom_check_all
 from annotation.services.adjudication import AdjudicationConflict, DecisionInput, adjudication_resolve
 from annotation.services.model_output import ModelFindingInput, case_priorities_set, model_findings_replace
@@ -30,7 +30,7 @@ from annotation.services.reading import (
 __all__ = [
     "ModelFindingInput", "case_priorities_set", "model_findings_replace",
     "AdjudicationConflict", "DecisionInput", "FindingInput", "ImportRejected", "ImportResult", "ReadingError",
-    "adjudication_resolve", "audit_log", "case_assign", "case_reassign", "cases_assign_balanced", "cases_assign_bulk", "cases_set_split", "case_evaluate_agreement", "case_import",
+    "adjudication_resolve", "audit_log", "instance_access_log", "case_assign", "case_reassign", "cases_assign_balanced", "cases_assign_bulk", "cases_set_split", "case_evaluate_agreement", "case_import",
     "dicom_check_all", "project_create", "project_member_add", "read_correct", "read_open", "read_save_draft", "read_submit",
     "roles_ensure", "user_set_role",
 ]

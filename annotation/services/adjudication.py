@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from annotation.models import Adjudication, AdjudicationItem, Assignment, Case, GroundTruthItem, Role, box_fields
+import access
+from annotation.models import Adjudication, AdjudicationItem, Case, GroundTruthItem, box_fields
 from annotation.schema import SchemaError, finding_validate
 from annotation.services.audit import audit_log
 from annotation.services.reading import ReadingError
@@ -64,7 +65,7 @@ def adjudication_resolve(*, adjudication: Adjudication, senior, decisions: list[
     one wins; the other gets AdjudicationConflict (409) and nothing of theirs is stored.
     """
     case = adjudication.case
-    if not Assignment.objects.filter(case=case, user=senior, role=Role.SENIOR).exists():
+    if not access.may_resolve(senior, adjudication):
         raise ReadingError("this case is not assigned to you as a senior", 404)
     items = {item.pk: item for item in adjudication.items.select_related("instance")}
     by_item = {}

@@ -15,3 +15,9 @@ def audit_log(*, actor, action: str, target, payload: dict | None = None, on_beh
         object_id=str(target.pk),
         payload=payload or {},
     )
+
+
+def instance_access_log(*, instance, user) -> AuditEvent:
+    """Who opened which image: hospitals must be able to say who saw a patient's study."""
+    return audit_log(actor=user, action="dicom_access", target=instance,
+                     payload={"case": instance.series.case_id, "series": instance.series_id})

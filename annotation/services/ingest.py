@@ -54,16 +54,26 @@ class ImportResult:
 
 
 def _expand(sources: Iterable[tuple[str, bytes, bool]]) -> Iterable[tuple[str, bytes, bool]]:
+    """Files and the members of zips, with DICOM_MAX_UPLOAD_BYTES over the whole upload, not per archive."""
+    limit = settings.DICOM_MAX_UPLOAD_BYTES
+    total = 0
     for name, content, from_container in sources:
         if content[:4] == ZIP_MAGIC:
             for member_name, member in zip_members(
                 content,
                 name=name,
                 max_file_bytes=settings.DICOM_MAX_FILE_BYTES,
-                max_total_bytes=settings.DICOM_MAX_UPLOAD_BYTES,
+                max_total_bytes=limit - total,
+                max_members=settings.DICOM_MAX_ZIP_MEMBERS,
+                max_ratio=settings.DICOM_MAX_ZIP_RATIO,
+                ratio_floor_bytes=settings.DICOM_ZIP_RATIO_FLOOR_BYTES,
             ):
+                total += len(member)
                 yield member_name, member, True
         else:
+            total += len(content)
+            if total > limit:
+                raise DicomRejected(name, f"upload over the total size limit of {limit} bytes", 413)
             yield name, content, from_container
 
 

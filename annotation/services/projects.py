@@ -4,6 +4,7 @@ import random
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+import access
 from annotation.models import Assignment, Case, Project, ProjectMembership, ReaderProfile, Role
 from annotation.schema import default_schema, schema_validate
 from annotation.services.audit import audit_log
@@ -49,6 +50,9 @@ def user_set_role(*, user, role: str, specialty: str = "", years_experience: int
 
 @transaction.atomic
 def case_assign(*, case: Case, user, role: str, actor=None) -> Assignment:
+    refusal = access.assignment_refusal(case, user, role)
+    if refusal:
+        raise ValueError(refusal)
     assignment, created = Assignment.objects.get_or_create(case=case, user=user, role=Role(role).value)
     if created:
         audit_log(actor=actor, action="case_assign", target=case, payload={"user": user.username, "role": role})
@@ -59,8 +63,8 @@ def case_assign(*, case: Case, user, role: str, actor=None) -> Assignment:
 def cases_assign_balanced(*, project: Project, readers: list, seniors: list, cases=None, readers_per_case: int = 2,
                           seed: int = 0, actor=None) -> int:
     """Gives each case `readers_per_case` distinct readers and one senior, at random but balanced: each reader
-    ends up with the same number of cases (give or take one). Cases that already have readers keep them.
-    Returns the number of cases assigned."""
+    ends up with the same number of cases (give or take one). Cases that already have readers keep them. The
+    senior of a case is never one of its readers. Returns the number of cases assigned."""
     if len(readers) < readers_per_case:
         raise ValueError(f"need at least {readers_per_case} readers, got {len(readers)}")
     if not seniors:
@@ -73,7 +77,11 @@ def cases_assign_balanced(*, project: Project, readers: list, seniors: list, cas
     senior_load = {senior.pk: 0 for senior in seniors}
     for case in cases:
         chosen = sorted(readers, key=lambda r: (load[r.pk], rng.random()))[:readers_per_case]
-        senior = min(seniors, key=lambda s: (senior_load[s.pk], rng.random()))
+        eligible = [s for s in seniors if s.pk not in {r.pk for r in chosen}]
+        if not eligible:
+            raise ValueError(f"case {case.pk}: every senior is also one of its readers; one person never holds "
+                             "both roles on a case (name another senior)")
+        senior = min(eligible, key=lambda s: (senior_load[s.pk], rng.random()))
         for reader in chosen:
             load[reader.pk] += 1
             Assignment.objects.create(case=case, user=reader, role=Role.READER)
@@ -95,6 +103,9 @@ def case_reassign(*, case: Case, from_user, to_user, role: str, actor=None) -> A
         raise ValueError(f"{from_user.username} has already submitted a read of case {case.pk}")
     if Assignment.objects.filter(case=case, user=to_user).exists():
         raise ValueError(f"{to_user.username} is already assigned to case {case.pk}")
+    refusal = access.assignment_refusal(case, to_user, role)
+    if refusal:
+        raise ValueError(refusal)
     assignment.user = to_user
     assignment.save(update_fields=["user"])
     audit_log(actor=actor, action="case_reassign", target=case,

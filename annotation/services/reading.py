@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
+import access
 from annotation.agreement import ReadItem, compare_reads
 from annotation.models import (
     Adjudication,
@@ -48,15 +49,32 @@ class FindingInput:
     model_finding_id: int | None = None
 
 
-def _validated_findings(case: Case, findings: list[FindingInput]) -> list[Finding]:
+def _review_action(finding: FindingInput, model, shown_model: bool) -> str:
+    """What the reader did with the model's suggestion, decided here from the two findings (never taken from the
+    browser, whose word would make the automation-bias figures the client's to choose)."""
+    if model is None:
+        return ReviewAction.ADDED if shown_model else ReviewAction.NONE
+    if finding.review_action == ReviewAction.DELETED:
+        return ReviewAction.DELETED
+    same_box = (finding.box is None and model.box is None) or (
+        finding.box is not None and model.box is not None and finding.instance_id == model.instance_id
+        and all(abs(a - b) < 0.5 for a, b in zip(finding.box, model.box)))
+    same = (finding.disc_level, finding.finding_type, str(finding.value)) == (
+        model.disc_level, model.finding_type, model.value)
+    return ReviewAction.ACCEPTED if same and same_box else ReviewAction.EDITED
+
+
+def _validated_findings(case: Case, findings: list[FindingInput], *, context: str = "") -> list[Finding]:
     """Checks every finding against the project's schema and the case's images; builds unsaved rows."""
     schema = case.project.label_schema
     instance_ids = {f.instance_id for f in findings if f.instance_id is not None}
     instances = {i.pk: i for i in Instance.objects.filter(pk__in=instance_ids, series__case=case)}
     model_ids = {f.model_finding_id for f in findings if f.model_finding_id is not None}
-    model_findings = set(
-        Finding.objects.filter(pk__in=model_ids, case=case, source=Source.MODEL).values_list("pk", flat=True)
-    )
+    may_refer = access.model_finding_ids_allowed(case=case, context=context)
+    if model_ids and not may_refer:
+        raise ReadingError("the unaided arm shows no model findings to accept or edit")
+    model_findings = {m.pk: m for m in Finding.objects.filter(pk__in=model_ids, case=case, source=Source.MODEL)}
+    shown_model = may_refer and Finding.objects.filter(case=case, source=Source.MODEL, read__isnull=True).exists()
     rows = []
     seen_values = set()
     for index, finding in enumerate(findings):
@@ -70,6 +88,8 @@ def _validated_findings(case: Case, findings: list[FindingInput]) -> list[Findin
             raise ReadingError(f"{where}: unknown review action {finding.review_action!r}")
         if finding.model_finding_id is not None and finding.model_finding_id not in model_findings:
             raise ReadingError(f"{where}: model finding {finding.model_finding_id} is not a pre-annotation of this case")
+        if finding.review_action == ReviewAction.DELETED and finding.model_finding_id is None:
+            raise ReadingError(f"{where}: only a model pre-annotation can be deleted")
         box = finding.box
         if box is not None:
             instance = instances.get(finding.instance_id)
@@ -88,7 +108,8 @@ def _validated_findings(case: Case, findings: list[FindingInput]) -> list[Findin
         rows.append(Finding(
             case=case, disc_level=finding.disc_level, finding_type=finding.finding_type, value=str(finding.value),
             instance_id=finding.instance_id if box is not None else None, **box_fields(box),
-            source=Source.HUMAN, review_action=finding.review_action,
+            source=Source.HUMAN,
+            review_action=_review_action(finding, model_findings.get(finding.model_finding_id), shown_model),
             model_finding_id=finding.model_finding_id,
         ))
     return rows
@@ -101,8 +122,16 @@ def _reader_assignment(case: Case, reader) -> Assignment:
     return assignment
 
 
+def _audit_read(*, actor, reader, action: str, read: Read, payload: dict) -> None:
+    """Audit row of a read's change; done for a reader by someone else (the ML client), it names both."""
+    actor = actor if actor is not None else reader
+    audit_log(actor=actor, action=action, target=read, payload=payload,
+              on_behalf_of=reader if actor.pk != reader.pk else None)
+
+
 @transaction.atomic
-def read_open(*, case: Case, reader, context: str = "") -> Read:
+def read_open(*, case: Case, reader, context: str = "", actor=None,
+              origin: str = Read.Origin.PLATFORM) -> Read:
     """The reader's current read of the case: the open draft, else the latest submitted version, else a new
     draft (the reading clock starts here).
 
@@ -114,11 +143,13 @@ def read_open(*, case: Case, reader, context: str = "") -> Read:
     latest = Read.objects.filter(case=case, reader=reader, context=context).order_by("-version").first()
     if latest is not None:
         return latest
-    read = Read.objects.create(case=case, reader=reader, version=1, context=context, opened_at=timezone.now())
+    read = Read.objects.create(case=case, reader=reader, version=1, context=context, opened_at=timezone.now(),
+                               origin=Read.Origin(origin).value)
     if not context and case.status == Case.Status.UNREAD:
         Case.objects.filter(pk=case.pk, status=Case.Status.UNREAD).update(status=Case.Status.IN_READING)
-    audit_log(actor=reader, action="read_open", target=read, payload={"case": case.pk, "version": 1,
-                                                                       **({"context": context} if context else {})})
+    _audit_read(actor=actor, reader=reader, action="read_open", read=read,
+                payload={"case": case.pk, "version": 1, "origin": read.origin,
+                         **({"context": context} if context else {})})
     return read
 
 
@@ -132,7 +163,7 @@ def _locked_draft(read: Read, reader) -> Read:
 
 
 def _store_findings(read: Read, findings: list[FindingInput], active_seconds: float | None) -> None:
-    rows = _validated_findings(read.case, findings)
+    rows = _validated_findings(read.case, findings, context=read.context)
     read.findings.all().delete()
     for row in rows:
         row.read = read
@@ -144,22 +175,26 @@ def _store_findings(read: Read, findings: list[FindingInput], active_seconds: fl
 
 
 @transaction.atomic
-def read_save_draft(*, read: Read, reader, findings: list[FindingInput], active_seconds: float | None = None) -> Read:
+def read_save_draft(*, read: Read, reader, findings: list[FindingInput], active_seconds: float | None = None,
+                    actor=None) -> Read:
     """Replaces the draft's findings (all validated first: a bad finding stores nothing)."""
     read = _locked_draft(read, reader)
     _store_findings(read, findings, active_seconds)
     read.save()
-    audit_log(actor=reader, action="read_save_draft", target=read,
-              payload={"findings": len(findings), "active_seconds": round(read.active_seconds, 1)})
+    _audit_read(actor=actor, reader=reader, action="read_save_draft", read=read,
+                payload={"findings": len(findings), "active_seconds": round(read.active_seconds, 1)})
     return read
 
 
 @transaction.atomic
 def read_submit(*, read: Read, reader, findings: list[FindingInput] | None = None,
-                active_seconds: float | None = None) -> Read:
+                active_seconds: float | None = None, actor=None) -> Read:
     """Submits the draft; it is immutable from now on. When this completes the second read of the case, the
     reads are compared: agreement becomes ground truth, disagreement opens an adjudication."""
     read = _locked_draft(read, reader)
+    refusal = access.read_correction_refusal(read) if read.supersedes_id and not read.context else None
+    if refusal:
+        raise ReadingError(refusal, 409)
     if findings is not None:
         _store_findings(read, findings, active_seconds)
     project = read.case.project
@@ -174,8 +209,9 @@ def read_submit(*, read: Read, reader, findings: list[FindingInput] | None = Non
     read.status = Read.Status.SUBMITTED
     read.submitted_at = timezone.now()
     read.save()
-    audit_log(actor=reader, action="read_submit", target=read,
-              payload={"case": read.case_id, "version": read.version, "active_seconds": round(read.active_seconds, 1)})
+    _audit_read(actor=actor, reader=reader, action="read_submit", read=read,
+                payload={"case": read.case_id, "version": read.version,
+                         "active_seconds": round(read.active_seconds, 1)})
     if not read.context:  # a reader-study session's read never makes ground truth
         case_evaluate_agreement(case=read.case)
     return read
@@ -183,15 +219,17 @@ def read_submit(*, read: Read, reader, findings: list[FindingInput] | None = Non
 
 @transaction.atomic
 def read_correct(*, read: Read, reader) -> Read:
-    """A new draft version copying a submitted read; the submitted one is kept unchanged. Not once the case's
-    ground truth is final."""
+    """A new draft version copying a submitted read; the submitted one is kept unchanged. Allowed before the
+    second read arrives or after the ground truth is final (the correction is kept; the ground truth stays), never
+    while the case awaits adjudication (``access.read_correction_refusal``)."""
     read = Read.objects.select_for_update().select_related("case").get(pk=read.pk)
     if read.reader_id != reader.pk:
         raise ReadingError("not your read", 404)
     if read.status != Read.Status.SUBMITTED or Read.objects.filter(supersedes=read).exists():
         raise ReadingError("only the latest submitted read can be corrected", 409)
-    if read.case.status == Case.Status.GROUND_TRUTH:
-        raise ReadingError("the case's ground truth is final; it can no longer be corrected", 409)
+    refusal = access.read_correction_refusal(read)
+    if refusal:
+        raise ReadingError(refusal, 409)
     correction = Read.objects.create(case=read.case, reader=reader, context=read.context, version=read.version + 1,
                                      supersedes=read,
                                      opened_at=timezone.now(), active_seconds=0.0)
@@ -228,7 +266,8 @@ def latest_submitted_reads(case: Case) -> list[Read]:
 def case_evaluate_agreement(*, case: Case) -> Adjudication | None:
     """Once both reads are in: ground truth by agreement for what agrees; an adjudication for the rest."""
     case = Case.objects.select_for_update().select_related("project").get(pk=case.pk)
-    if case.status == Case.Status.GROUND_TRUTH:
+    # A senior's open adjudication is theirs to decide: nothing re-runs the comparison under it.
+    if case.status in (Case.Status.GROUND_TRUTH, Case.Status.ADJUDICATION):
         return None
     reads = latest_submitted_reads(case)
     if len(reads) < 2:

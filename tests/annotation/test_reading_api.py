@@ -346,7 +346,7 @@ def test_progress_counts(client, reading, reader, other_reader, coordinator):
     pfirrmann = next(row for row in progress["agreement"] if row["finding_type"] == "pfirrmann")
     assert (pfirrmann["agreed"], pfirrmann["compared"]) == (4, 5)
     client.force_login(reader)
-    assert client.get("/api/projects/lumbar/progress/").status_code == 403
+    assert client.get("/api/projects/lumbar/progress/").status_code == 404
 
 
 def test_model_pre_annotations_are_reviewed_and_kept_apart(client, reading, reader):

@@ -68,4 +68,4 @@ def test_import_api_answers_400_and_stores_nothing(client, tasks_and_reader, coo
     assert response.status_code == 201 and response.json()["cases"] == 1
     client.force_login(reader)
     assert client.post(url, {"reader": reader.username, "tasks": tasks},
-                       content_type="application/json").status_code == 403
+                       content_type="application/json").status_code == 404

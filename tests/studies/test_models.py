@@ -4,9 +4,9 @@ import datetime
 import pytest
 from django.utils import timezone
 
+import access
 from annotation import services
 from annotation.models import AuditEvent, Case, GroundTruthItem, Read, Role
-from studies import selectors
 from studies.models import ReaderStudy, StudySession
 from studies.services import StudyError, study_create, study_session_open, study_session_submit
 from tests.conftest import make_user
@@ -104,8 +104,7 @@ def test_study_reads_never_touch_ground_truth_or_reveal_it(setup):
     case = setup[3][0]
     assert Case.objects.get(pk=case.pk).status == Case.Status.GROUND_TRUTH
     assert GroundTruthItem.objects.filter(case=case).count() == 1
-    from annotation import selectors as annotation_selectors
-    assert not annotation_selectors.ground_truth_visible_to(reader, case)
+    assert not access.ground_truth_visible_to(reader, case)
 
 
 def test_a_session_belongs_to_its_reader(setup):
@@ -140,7 +139,7 @@ def test_api_creates_a_study_and_refuses_bad_input(client, setup):
         assert client.post("/api/studies/", bad, content_type="application/json").status_code == status
     assert ReaderStudy.objects.count() == 1
     client.force_login(readers[0])
-    assert client.post("/api/studies/", body, content_type="application/json").status_code == 403
+    assert client.post("/api/studies/", body, content_type="application/json").status_code == 404
 
 
 def test_reader_session_api(client, setup):
@@ -156,7 +155,7 @@ def test_reader_session_api(client, setup):
     assert bad.status_code == 400 and "missing" in bad.json()["detail"]
     client.force_login(setup[2][1])
     assert client.post(f"/api/studies/sessions/{session_id}/open/").status_code == 404
-    assert selectors.session_states(reader)[session_id]["state"] == "in_progress"
+    assert access.session_states(reader)[session_id]["state"] == "in_progress"
 
 
 def test_study_reader_sees_images_and_only_the_aided_arms_model_findings(client, setup):
@@ -176,11 +175,17 @@ def test_study_reader_sees_images_and_only_the_aided_arms_model_findings(client,
     assert client.get(f"/api/cases/{case.pk}/model-findings/").status_code == 404  # not outside a session
     assert client.get(f"/api/cases/{case.pk}/ground-truth/").status_code == 404
     assert client.get("/api/worklist/").json() == []  # study cases are not double-reading work
-    aided = client.get(f"/api/studies/sessions/{sessions['aided'].pk}/model-findings/").json()
-    unaided = client.get(f"/api/studies/sessions/{sessions['unaided'].pk}/model-findings/").json()
-    assert [(f["model_version"], f["value"]) for f in aided] == [("v1", "present")]  # the pinned version only
-    assert unaided == []
-    page = client.get(f"/studies/sessions/{sessions['unaided'].pk}/read/")
-    assert page.status_code == 200 and f"/api/studies/sessions/{sessions['unaided'].pk}/submit/" in page.content.decode()
+    first, second = sorted(sessions.values(), key=lambda s: s.period)
+
+    def model_findings(session):
+        return [(f["model_version"], f["value"])
+                for f in client.get(f"/api/studies/sessions/{session.pk}/model-findings/").json()]
+
+    # The pinned version only, and only in an aided session whose period is open.
+    assert model_findings(first) == ([("v1", "present")] if first.arm == "aided" else [])
+    assert model_findings(second) == []
+    page = client.get(f"/studies/sessions/{first.pk}/read/")
+    assert page.status_code == 200 and f"/api/studies/sessions/{first.pk}/submit/" in page.content.decode()
+    assert client.get(f"/studies/sessions/{second.pk}/read/").status_code == 404  # its period has not opened
     client.force_login(setup[2][1])
     assert client.get(f"/studies/sessions/{sessions['unaided'].pk}/read/").status_code == 404

@@ -72,9 +72,10 @@ def test_unknown_study_is_a_command_error(db, tmp_path):
 def test_dashboard_and_report_are_for_coordinators_only(client, study_and_sim):
     study, sim = study_and_sim
     client.force_login(sim["readers"][0])
-    assert client.get(f"/api/studies/{study.pk}/dashboard/").status_code == 403
-    assert client.get(f"/studies/{study.pk}/").status_code == 403
-    assert client.get(f"/studies/{study.pk}/report.zip").status_code == 403
+    # 404 as for a study that does not exist: a reader cannot tell which studies there are.
+    assert client.get(f"/api/studies/{study.pk}/dashboard/").status_code == 404
+    assert client.get(f"/studies/{study.pk}/").status_code == 404
+    assert client.get(f"/studies/{study.pk}/report.zip").status_code == 404
     client.force_login(sim["coordinator"])
     assert client.get("/api/studies/999999/dashboard/").status_code == 404
     assert client.get("/studies/999999/").status_code == 404
