@@ -1,14 +1,24 @@
 """HTTP: the Label Studio ML-backend protocol (/ml/*) and the platform's own registry/training API (api/ml/*).
 
 Label Studio calls without CSRF tokens or trailing slashes and with short time limits: /ml/health and
-/ml/setup never load a model. Its auth: any caller when ML_BACKEND_TOKEN is unset, else that token.
+/ml/setup never load a model.
+
+Who may call what: /ml/health is public. /ml/setup and /ml/predict need the project's ML client account
+(``manage.py ml_client``), as HTTP Basic (what Label Studio sends: its ML connection's basic_auth_user and
+basic_auth_pass) or as ``Authorization: Token <password>``; anything else is 401, whatever the settings. The
+credentials are checked by ``django.contrib.auth.authenticate`` so that the login-lockout backend counts the
+failures. /ml/webhook carries no credentials (Label Studio sends none): its events are believed only once the
+registered Label Studio confirms them (``label_studio.annotation_confirm``); the rest is answered "ignored".
 """
 from __future__ import annotations
 
-import hmac
+import base64
+import binascii
 import json
+from dataclasses import dataclass
 
-from django.conf import settings
+from django.contrib.auth import authenticate
+from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -16,7 +26,8 @@ from rest_framework import permissions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.selectors import is_coordinator, project_get_for
+import access
+from annotation.models import Project
 from mlbackend import selectors, services
 from mlbackend.models import ModelVersion, TrainingRun
 from mlbackend.serializers import (
@@ -26,17 +37,50 @@ from mlbackend.serializers import (
     TrainingRunSerializer,
 )
 from mlbackend.services import label_studio
+from mlbackend.services.ml_client import token_username
 
 MODEL_CLASS = "SpineReadYOLO"
+REALM = 'Basic realm="SpineRead ML"'
 
 
-def _authorised(request) -> bool:
-    token = settings.ML_BACKEND_TOKEN
-    if not token:
-        return True
-    header = request.headers.get("Authorization", "")
-    scheme, _, given = header.partition(" ")
-    return scheme.lower() in ("token", "bearer") and hmac.compare_digest(given.strip(), token)
+@dataclass(frozen=True)
+class MlClient:
+    user: object
+    project: Project
+
+
+def _credentials(request) -> tuple[str, str] | None:
+    scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")
+    value = value.strip()
+    if scheme.lower() == "basic":
+        try:
+            username, colon, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, ValueError):
+            return None
+        return (username, password) if colon and username else None
+    if scheme.lower() == "token" and token_username(value):
+        return token_username(value), value
+    return None
+
+
+def ml_client_for(request) -> MlClient | None:
+    """The ML client account the request's credentials log in as, with its project; None otherwise."""
+    credentials = _credentials(request)
+    if credentials is None:
+        return None
+    try:
+        user = authenticate(request=request, username=credentials[0], password=credentials[1])
+    except PermissionDenied:  # locked out after too many failures (the lockout backend raises)
+        return None
+    project = access.ml_client_project(user) if user is not None else None
+    return MlClient(user=user, project=project) if project is not None else None
+
+
+def _refused() -> JsonResponse:
+    response = JsonResponse({"error": "ML client credentials required (HTTP Basic, see manage.py ml_client)"},
+                            status=401)
+    response["WWW-Authenticate"] = REALM
+    return response
 
 
 def _json_body(request) -> dict:
@@ -49,23 +93,30 @@ def _json_body(request) -> dict:
     return body
 
 
-def protocol_view(view):
-    """csrf-exempt, token-checked, ProtocolError -> its status with {"error": ...}."""
+def protocol_view(view=None, *, ml_client: bool = True):
+    """csrf-exempt; with ``ml_client`` the view gets the authenticated MlClient (401 without one);
+    ProtocolError -> its status with {"error": ...}."""
 
-    @csrf_exempt
-    def wrapped(request, *args, **kwargs):
-        if not _authorised(request):
-            return JsonResponse({"error": "missing or wrong ML backend token"}, status=401)
-        try:
-            return view(request, *args, **kwargs)
-        except label_studio.ProtocolError as error:
-            return JsonResponse({"error": str(error)}, status=error.status_code)
+    def decorate(view):
+        @csrf_exempt
+        def wrapped(request, *args, **kwargs):
+            if ml_client:
+                client = ml_client_for(request)
+                if client is None:
+                    return _refused()
+                kwargs["client"] = client
+            try:
+                return view(request, *args, **kwargs)
+            except label_studio.ProtocolError as error:
+                return JsonResponse({"error": str(error)}, status=error.status_code)
 
-    wrapped.__name__ = view.__name__
-    return wrapped
+        wrapped.__name__ = view.__name__
+        return wrapped
+
+    return decorate(view) if view is not None else decorate
 
 
-@protocol_view
+@protocol_view(ml_client=False)
 @require_GET
 def ml_health(request):
     return JsonResponse({"status": "UP", "model_class": MODEL_CLASS})
@@ -73,25 +124,28 @@ def ml_health(request):
 
 @protocol_view
 @require_POST
-def ml_setup(request):
+def ml_setup(request, client: MlClient):
     body = _json_body(request)
-    version = label_studio.setup(ls_project=str(body.get("project") or ""), label_config=body.get("schema") or "",
-                                 hostname=body.get("hostname") or "", access_token=body.get("access_token") or "",
-                                 extra_params=body.get("extra_params") if isinstance(body.get("extra_params"), dict)
-                                 else None)
+    extra_params = body.get("extra_params") if isinstance(body.get("extra_params"), dict) else None
+    version = label_studio.setup(client=client.user, project=client.project, ls_project=str(body.get("project") or ""),
+                                 label_config=body.get("schema") or "", hostname=body.get("hostname") or "",
+                                 access_token=body.get("access_token") or "", extra_params=extra_params)
     return JsonResponse({"model_version": version})
 
 
 @protocol_view
 @require_POST
-def ml_predict(request):
+def ml_predict(request, client: MlClient):
     body = _json_body(request)
-    results = label_studio.predict(tasks=body.get("tasks"), ls_project=str(body.get("project") or ""),
-                                   label_config=body.get("label_config"))
+    results = label_studio.predict(project=client.project, tasks=body.get("tasks"),
+                                   ls_project=str(body.get("project") or ""), label_config=body.get("label_config"))
     return JsonResponse({"results": results})
 
 
-@protocol_view
+IGNORED = {"status": "ignored"}
+
+
+@protocol_view(ml_client=False)
 @require_POST
 def ml_webhook(request):
     body = _json_body(request)
@@ -99,18 +153,22 @@ def ml_webhook(request):
     if not isinstance(action, str):
         raise label_studio.ProtocolError("action is required")
     if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
-        stored = label_studio.annotation_store(payload=body)
+        confirmed = label_studio.annotation_confirm(body)
+        if confirmed is None:
+            return JsonResponse(IGNORED, status=200)
+        stored = label_studio.annotation_store(confirmed=confirmed)
         return JsonResponse({"status": "ok", **stored}, status=201)
     if action == "START_TRAINING":
-        project_field = body.get("project")
-        ls_project = project_field.get("id") if isinstance(project_field, dict) else project_field
-        project = label_studio.project_for(str(ls_project or ""))
+        link = label_studio.training_link_confirm(body)
+        if link is None:
+            return JsonResponse(IGNORED, status=200)
         try:
-            run = services.training_request(project=project, trigger=TrainingRun.Trigger.LABEL_STUDIO)
+            run = services.training_request(project=link.project, trigger=TrainingRun.Trigger.LABEL_STUDIO,
+                                            actor=link.ml_client)
         except services.TrainingError as error:
             raise label_studio.ProtocolError(str(error), error.status_code)
         return JsonResponse({"status": "ok", "training": run.pk}, status=201)
-    return JsonResponse({"status": "ignored", "action": action}, status=200)
+    return JsonResponse({**IGNORED, "action": action[:64]}, status=200)
 
 
 # Platform API (coordinators) ---------------------------------------------------------------------------------
@@ -119,14 +177,14 @@ class IsCoordinator(permissions.BasePermission):
     message = "coordinators only"
 
     def has_permission(self, request, view):
-        return is_coordinator(request.user)
+        return access.is_coordinator(request.user)
 
 
 class ModelListApi(APIView):
     permission_classes = [IsCoordinator]
 
     def get(self, request, slug):
-        project = project_get_for(request.user, slug)
+        project = access.project_coordinated_get_for(request.user, slug)
         served = selectors.served_version_for(project)
         return Response({"served_version": served.version if served else None,
                          "versions": ModelVersionSerializer(selectors.model_versions_for(project), many=True).data})
@@ -138,7 +196,7 @@ class ModelServeApi(APIView):
     permission_classes = [IsCoordinator]
 
     def post(self, request, slug, version):
-        project = project_get_for(request.user, slug)
+        project = access.project_coordinated_get_for(request.user, slug)
         model_version = ModelVersion.objects.filter(project=project, version=version).first()
         if model_version is None:
             return Response({"detail": "no such version"}, status=404)
@@ -150,12 +208,12 @@ class TrainingListApi(APIView):
     permission_classes = [IsCoordinator]
 
     def get(self, request, slug):
-        project = project_get_for(request.user, slug)
+        project = access.project_coordinated_get_for(request.user, slug)
         services.training_runs_reap(project=project)
         return Response(TrainingRunSerializer(selectors.training_runs_for(project), many=True).data)
 
     def post(self, request, slug):
-        project = project_get_for(request.user, slug)
+        project = access.project_coordinated_get_for(request.user, slug)
         serializer = TrainingRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
@@ -169,7 +227,7 @@ class ModelSettingsApi(APIView):
     permission_classes = [IsCoordinator]
 
     def put(self, request, slug):
-        project = project_get_for(request.user, slug)
+        project = access.project_coordinated_get_for(request.user, slug)
         serializer = ModelSettingsSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:

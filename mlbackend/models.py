@@ -145,11 +145,24 @@ class CaseInformativeness(models.Model):
 
 
 class LabelStudioLink(models.Model):
-    """A Label Studio project connected through /ml/setup: where its media lives and how to fetch it."""
+    """A Label Studio project connected through /ml/setup by the project's ML client account: where its media
+    lives and how to fetch it, and the host that webhook events are confirmed with.
 
-    ls_project = models.CharField(max_length=64, unique=True, help_text="Label Studio's project id")
+    The same Label Studio project id may be linked to several SpineRead projects (ids repeat across Label Studio
+    servers); each link belongs to the account that registered it. A link without one (made before the ML
+    client accounts) is not trusted for anything until its project's ML client calls /ml/setup again."""
+
+    ls_project = models.CharField(max_length=64, help_text="Label Studio's project id")
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="label_studio_links")
+    ml_client = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+                                  related_name="label_studio_links",
+                                  help_text="The ML client account that registered this link at /ml/setup")
     hostname = models.CharField(max_length=255, blank=True)
     access_token = models.CharField(max_length=255, blank=True)
     label_config = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "ls_project"],
+                                               name="label_studio_link_unique_project_ls_project")]
+        indexes = [models.Index(fields=["ls_project"], name="label_studio_link_ls_project")]

@@ -8,29 +8,31 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import render
 
-from annotation.selectors import is_coordinator, project_get_for, projects_visible_to, user_roles
+import access
 from mlbackend import selectors, services
 
 
 def _coordinator(request):
-    if not is_coordinator(request.user):
+    if not access.is_coordinator(request.user):
         raise PermissionDenied("coordinators only")
 
 
 @login_required
 def registry_index(request):
     _coordinator(request)
-    projects = [{"project": p, "served": selectors.served_version_for(p)} for p in projects_visible_to(request.user)]
-    return render(request, "mlbackend/index.html", {"roles": sorted(user_roles(request.user)), "projects": projects})
+    projects = [{"project": p, "served": selectors.served_version_for(p)}
+                for p in access.projects_coordinated_by(request.user)]
+    return render(request, "mlbackend/index.html",
+                  {"roles": sorted(access.user_roles(request.user)), "projects": projects})
 
 
 @login_required
 def registry_page(request, slug):
     _coordinator(request)
-    project = project_get_for(request.user, slug)
+    project = access.project_coordinated_get_for(request.user, slug)
     services.training_runs_reap(project=project)
     return render(request, "mlbackend/registry.html", {
-        "roles": sorted(user_roles(request.user)), "project": project,
+        "roles": sorted(access.user_roles(request.user)), "project": project,
         "served": selectors.served_version_for(project), "versions": selectors.model_versions_for(project),
         "runs": selectors.training_runs_for(project, limit=10), "active": selectors.active_training_for(project),
         "settings": services.project_model_settings(project),
@@ -41,7 +43,7 @@ def registry_page(request, slug):
 def learning_curve_png(request, slug):
     """mAP50 and mAP50-95 on the held-out set per version; promoted versions filled, rejected hollow."""
     _coordinator(request)
-    project = project_get_for(request.user, slug)
+    project = access.project_coordinated_get_for(request.user, slug)
     import matplotlib
 
     matplotlib.use("Agg")

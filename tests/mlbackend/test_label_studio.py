@@ -1,5 +1,6 @@
 """The Label Studio ML-backend protocol: /ml/health, /ml/setup, /ml/predict, /ml/webhook, as Label Studio calls
-them (no CSRF token, no trailing slash), with images by instance URL, data: URI and http URL (a local server)."""
+them (no CSRF token, no trailing slash, HTTP Basic as the project's ML client), with images by instance URL,
+data: URI and http URL, and webhook events confirmed by a fake Label Studio (a local server on 127.0.0.1)."""
 import base64
 import http.server
 import io
@@ -10,10 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from annotation.models import Read, Role
 from annotation import services as annotation_services
+from annotation.models import Read, Role
 from mlbackend.adapter import Detection
 from mlbackend.models import LabelStudioLink, TrainingRun
+from mlbackend.services.ml_client import ml_client_rotate
 from tests.conftest import make_user
 from tests.mlbackend.conftest import import_phantom, register_served
 
@@ -31,28 +33,80 @@ def data_uri(content: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(content).decode()
 
 
+class FakeHost:
+    """A tiny HTTP server on 127.0.0.1 (random port) standing in for Label Studio or any image host: answers the
+    routes it is given (JSON, bytes, redirects; 404 otherwise) and records each request's path and Authorization
+    header."""
+
+    def __init__(self):
+        self.routes = {}
+        self.seen = []
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                fake.seen.append((self.path, self.headers.get("Authorization")))
+                status, headers, body = fake.routes.get(self.path) or fake.routes.get(
+                    self.path.split("?")[0], (404, {}, b""))
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"http://{self.host}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def json(self, path, payload, status=200):
+        self.routes[path] = (status, {"Content-Type": "application/json"}, json.dumps(payload).encode())
+
+    def bytes(self, path, body, content_type="image/png"):
+        self.routes[path] = (200, {"Content-Type": content_type}, body)
+
+    def redirect(self, path, location, status=302):
+        self.routes[path] = (status, {"Location": location}, b"")
+
+    def authorizations(self, path=None):
+        """The Authorization headers of the requests seen (for one path, query ignored)."""
+        return [auth for seen, auth in self.seen if path is None or seen.split("?")[0] == path.split("?")[0]]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
 @pytest.fixture
-def image_server():
-    """A tiny HTTP server on 127.0.0.1 that serves one PNG and records the Authorization header."""
-    seen = []
+def fake_ls():
+    """The fake Label Studio: serves /data/upload/1/scan.png (a 120 x 90 PNG)."""
+    fake = FakeHost()
+    fake.bytes("/data/upload/1/scan.png", png(120, 90))
+    yield fake
+    fake.close()
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            seen.append(self.headers.get("Authorization"))
-            body = png(120, 90) if self.path == "/data/upload/1/scan.png" else b""
-            self.send_response(200 if body else 404)
-            self.send_header("Content-Type", "image/png")
-            self.end_headers()
-            self.wfile.write(body)
 
-        def log_message(self, *args):
-            pass
+@pytest.fixture
+def other_host():
+    """A second server (another port, so another host) that Label Studio's token must never reach."""
+    fake = FakeHost()
+    yield fake
+    fake.close()
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.server_address[1]}", seen
-    server.shutdown()
+
+def basic(username, password) -> dict:
+    return {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()}
+
+
+@pytest.fixture
+def ml_client(ml_project):
+    """The ml project's ML client account; ``auth`` is the header Label Studio sends (HTTP Basic)."""
+    credentials = ml_client_rotate(project=ml_project)
+    return {"username": credentials.username, "password": credentials.password,
+            "auth": basic(credentials.username, credentials.password)}
 
 
 @pytest.fixture
@@ -70,27 +124,24 @@ def post(client, path, body, **headers):
 
 def setup_body(host, project="12.1718000000"):
     return {"project": project, "schema": LABEL_CONFIG, "hostname": f"http://{host}", "access_token": "ls-secret",
-            "extra_params": {"project": "ml"}}
+            "extra_params": {}}
 
 
-def test_health_and_setup_need_no_model_and_honour_the_token(client, served, settings, image_server):
-    host, _ = image_server
+def test_health_is_public_and_setup_links_the_ml_clients_project(client, served, ml_client, fake_ls):
     assert client.get("/ml/health").json() == {"status": "UP", "model_class": "SpineReadYOLO"}
-    response = post(client, "/ml/setup", setup_body(host))
+    assert post(client, "/ml/setup", setup_body(fake_ls.host)).status_code == 401
+
+    response = post(client, "/ml/setup", setup_body(fake_ls.host), **ml_client["auth"])
+
     assert response.status_code == 200 and response.json() == {"model_version": "ml-v1"}
     link = LabelStudioLink.objects.get()
-    assert (link.ls_project, link.project.slug, link.access_token) == ("12", "ml", "ls-secret")
-
-    settings.ML_BACKEND_TOKEN = "backend-token"
-    assert client.get("/ml/health").status_code == 401
-    assert client.get("/ml/health", HTTP_AUTHORIZATION="Token backend-token").status_code == 200
-    assert post(client, "/ml/predict", {"tasks": []}, HTTP_AUTHORIZATION="Token wrong").status_code == 401
+    assert (link.ls_project, link.project.slug, link.hostname, link.access_token, link.ml_client.username) == (
+        "12", "ml", fake_ls.url, "ls-secret", "ml-ml")
 
 
 @pytest.mark.slow
-def test_predict_answers_one_result_per_task_in_order_with_valid_rectangles(client, served, image_server):
-    host, seen = image_server
-    post(client, "/ml/setup", setup_body(host))
+def test_predict_answers_one_result_per_task_in_order_with_valid_rectangles(client, served, ml_client, fake_ls):
+    post(client, "/ml/setup", setup_body(fake_ls.host), **ml_client["auth"])
     instance = served["case"].series.get(plane="sagittal").instances.all()[6]
     tasks = [{"id": 101, "data": {"picture": data_uri(png(80, 64))}},
              {"id": 102, "data": {"picture": f"/api/instances/{instance.pk}/dicom"}},
@@ -98,7 +149,7 @@ def test_predict_answers_one_result_per_task_in_order_with_valid_rectangles(clie
              {"id": 104, "data": {"picture": data_uri(png(50, 100))}}]
 
     response = post(client, "/ml/predict", {"tasks": tasks, "project": "12.1718000000", "label_config": LABEL_CONFIG,
-                                            "params": {"context": None}})
+                                            "params": {"context": None}}, **ml_client["auth"])
 
     assert response.status_code == 200
     results = response.json()["results"]
@@ -107,7 +158,7 @@ def test_predict_answers_one_result_per_task_in_order_with_valid_rectangles(clie
     assert len(results) == 4 and all(r["model_version"] == "ml-v1" for r in results)
     assert sizes[0] in (None, (80, 64)) and sizes[1] in (None, (instance.columns, instance.rows))
     assert sizes[2] in (None, (120, 90)) and sizes[3] in (None, (50, 100))
-    assert seen == ["Token ls-secret"]  # Label Studio's media fetched with its token
+    assert fake_ls.authorizations() == ["Token ls-secret"]  # Label Studio's media fetched with its token
     boxes = [item for r in results for item in r["result"]]
     assert boxes, "a model at conf 0.0001 boxes something"
     for item in boxes:
@@ -120,15 +171,12 @@ def test_predict_answers_one_result_per_task_in_order_with_valid_rectangles(clie
         assert r["score"] == pytest.approx(np.mean([i["score"] for i in r["result"]]) if r["result"] else 0, abs=1e-3)
 
 
-def test_predict_converts_boxes_to_percent_of_the_original_size(client, served, monkeypatch):
+def test_predict_converts_boxes_to_percent_of_the_original_size(client, served, ml_client, monkeypatch):
     monkeypatch.setattr("mlbackend.adapter.YoloAdapter.predict",
                         lambda self, images, **kw: [[Detection("hiz", 0.91, (20.0, 16.0, 40.0, 32.0))] for _ in images])
+    # No /setup yet: the account's project answers all the same.
     response = post(client, "/ml/predict", {"tasks": [{"id": 1, "data": {"image": data_uri(png(80, 64))}}],
-                                            "project": "", "label_config": ""}, )
-    assert response.status_code == 400  # no Label Studio project mapping and no ML_DEFAULT_PROJECT
-    LabelStudioLink.objects.create(ls_project="7", project=served["case"].project)
-    response = post(client, "/ml/predict", {"tasks": [{"id": 1, "data": {"image": data_uri(png(80, 64))}}],
-                                            "project": "7.1"})
+                                            "project": "7.1"}, **ml_client["auth"])
     assert response.json()["results"] == [{"model_version": "ml-v1", "score": 0.91, "result": [{
         "from_name": "label", "to_name": "image", "type": "rectanglelabels", "original_width": 80,
         "original_height": 64, "image_rotation": 0, "score": 0.91,
@@ -138,32 +186,46 @@ def test_predict_converts_boxes_to_percent_of_the_original_size(client, served, 
 @pytest.mark.parametrize("body, message", [
     (b"{not json", "not JSON"),
     ({"tasks": "x", "project": "7"}, "non-empty list"),
-    ({"tasks": [{"id": 1}], "project": "7"}, "no data"),
-    ({"tasks": [{"id": 1, "data": {"image": "http://example.org/a.png"}}], "project": "7"}, "not allowed"),
-    ({"tasks": [{"id": 1, "data": {"image": "ftp://127.0.0.1/a.png"}}], "project": "7"}, "scheme"),
+    ({"tasks": [{"id": 1}], "project": "7"}, "task 1: no data"),
+    ({"tasks": [{"id": 1, "data": {"image": "http://example.org/a.png"}}], "project": "7"},
+     "task 1: image host is not an allowed host"),
+    ({"tasks": [{"id": 1, "data": {"image": "ftp://127.0.0.1/a.png"}}], "project": "7"}, "task 1: image URL scheme"),
     ({"tasks": [{"id": 1, "data": {"image": "data:image/png;base64,bm90IGFuIGltYWdl"}}], "project": "7"},
-     "not an image"),
-    ({"tasks": [{"id": 1, "data": {"image": "data:image/png;base64,***"}}], "project": "7"}, "base64"),
-    ({"tasks": [{"id": 1, "data": {"image": "/api/instances/999999/dicom"}}], "project": "7"}, "no instance"),
+     "task 1: image is not an image"),
+    ({"tasks": [{"id": 1, "data": {"image": "data:image/png;base64,***"}}], "project": "7"}, "task 1: data: URI"),
+    ({"tasks": [{"id": 1, "data": {"image": "/api/instances/999999/dicom"}}], "project": "7"},
+     "task 1: no instance 999999"),
 ])
-def test_bad_predict_requests_get_a_clear_400(client, served, body, message):
-    LabelStudioLink.objects.create(ls_project="7", project=served["case"].project)
-    response = post(client, "/ml/predict", body)
+def test_bad_predict_requests_get_a_clear_400(client, served, ml_client, body, message):
+    response = post(client, "/ml/predict", body, **ml_client["auth"])
     assert response.status_code == 400 and message in response.json()["error"]
 
 
-def test_unreachable_image_is_a_400_and_changes_nothing(client, served, settings):
+def test_unreachable_image_is_a_400_and_changes_nothing(client, served, ml_client, settings):
     settings.ML_ALLOWED_IMAGE_HOSTS = ["127.0.0.1:9"]
-    LabelStudioLink.objects.create(ls_project="7", project=served["case"].project)
     response = post(client, "/ml/predict", {"tasks": [{"id": 1, "data": {"image": "http://127.0.0.1:9/x.png"}}],
-                                            "project": "7"})
-    assert response.status_code == 400 and "could not fetch image" in response.json()["error"]
-    assert LabelStudioLink.objects.count() == 1
+                                            "project": "7"}, **ml_client["auth"])
+    assert response.status_code == 400 and response.json()["error"] == "task 1: image could not be fetched"
+    assert LabelStudioLink.objects.count() == 0
 
 
-def test_webhook_annotation_becomes_the_readers_read_and_start_training_queues_one(client, served, image_server):
-    host, _ = image_server
-    post(client, "/ml/setup", setup_body(host))
+def label_studio_annotation(fake, *, instance, result, email="reader@hospital.example", annotation_id=9, task_id=5,
+                            ls_project=12):
+    """What the fake Label Studio answers for the annotation and its task (as GET /api/annotations/<id>/ and
+    /api/tasks/<id>/ do); returns the webhook body Label Studio would post."""
+    fake.json(f"/api/annotations/{annotation_id}/", {
+        "id": annotation_id, "task": task_id, "project": ls_project, "result": result,
+        "completed_by": {"id": 3, "email": email}, "created_username": f" {email}, 3"})
+    fake.json(f"/api/tasks/{task_id}/", {"id": task_id, "project": ls_project,
+                                         "data": {"picture": f"/api/instances/{instance.pk}/dicom"}})
+    return {"action": "ANNOTATION_CREATED", "project": {"id": ls_project},
+            "task": {"id": task_id, "data": {"picture": f"/api/instances/{instance.pk}/dicom"}},
+            "annotation": {"id": annotation_id, "completed_by": {"email": email}, "result": result}}
+
+
+def test_webhook_annotation_becomes_the_readers_read_and_start_training_queues_one(client, served, ml_client,
+                                                                                   fake_ls):
+    post(client, "/ml/setup", setup_body(fake_ls.host), **ml_client["auth"])
     case = served["case"]
     reader = make_user("ls-reader", Role.READER)
     reader.email = "reader@hospital.example"
@@ -178,35 +240,35 @@ def test_webhook_annotation_becomes_the_readers_read_and_start_training_queues_o
                           "rotation": 0, "rectanglelabels": [label]}}
 
     discs = [rect("disc_p3", 100, 60 + 40 * i, 140, 72 + 40 * i) for i in range(5)]
-    payload = {"action": "ANNOTATION_CREATED", "project": {"id": 12},
-               "task": {"id": 5, "data": {"picture": f"/api/instances/{instance.pk}/dicom"}},
-               "annotation": {"id": 9, "completed_by": {"email": "reader@hospital.example"},
-                              "result": discs + [rect("hiz", 130, 222, 138, 228)]}}
+    payload = label_studio_annotation(fake_ls, instance=instance, result=discs + [rect("hiz", 130, 222, 138, 228)])
 
     response = post(client, "/ml/webhook", payload)
 
     assert response.status_code == 201 and response.json()["status"] == "ok"
     read = Read.objects.get(reader=reader, case=case)
-    assert read.status == Read.Status.DRAFT
+    assert read.status == Read.Status.DRAFT and read.origin == Read.Origin.LABEL_STUDIO
     stored = sorted(read.findings.values_list("disc_level", "finding_type", "value", "instance_id"))
     assert stored == sorted([(level, "pfirrmann", "3", instance.pk) for level in
                              ("L1/L2", "L2/L3", "L3/L4", "L4/L5", "L5/S1")] + [("L5/S1", "hiz", "present", instance.pk)])
     box = read.findings.get(finding_type="hiz")
     assert (box.x0, box.y0, box.x1, box.y1) == pytest.approx((130, 222, 138, 228), abs=0.01)
+    assert set(fake_ls.authorizations("/api/annotations/9/")) == {"Token ls-secret"}
 
     # an update replaces this image's boxes only; a stranger's annotation changes nothing
+    payload = label_studio_annotation(fake_ls, instance=instance, result=discs)
     payload["action"] = "ANNOTATION_UPDATED"
-    payload["annotation"]["result"] = discs
     assert post(client, "/ml/webhook", payload).status_code == 201
     assert read.findings.count() == 5
-    payload["annotation"]["completed_by"] = {"email": "nobody@elsewhere.example"}
+    payload = label_studio_annotation(fake_ls, instance=instance, result=[], email="nobody@elsewhere.example")
     assert post(client, "/ml/webhook", payload).status_code == 400
     assert Read.objects.count() == 1 and read.findings.count() == 5
 
     assert post(client, "/ml/webhook", {"action": "PROJECT_UPDATED"}).json() == {"status": "ignored",
                                                                                  "action": "PROJECT_UPDATED"}
     assert post(client, "/ml/webhook", {"no": "action"}).status_code == 400
+    fake_ls.json("/api/projects/12/", {"id": 12, "title": "Lumbar"})
     response = post(client, "/ml/webhook", {"action": "START_TRAINING", "project": {"id": 12}})
     assert response.status_code == 201
-    assert TrainingRun.objects.get().trigger == "label_studio"
+    run = TrainingRun.objects.get()
+    assert (run.trigger, run.requested_by.username) == ("label_studio", "ml-ml")
     assert post(client, "/ml/webhook", {"action": "START_TRAINING", "project": {"id": 12}}).status_code == 409
