@@ -11,6 +11,7 @@ import hmac
 import io
 import os
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -242,13 +243,30 @@ def safe_member_name(name: str) -> str:
     return "/".join(parts)
 
 
-def zip_members(data: bytes, *, name: str, max_file_bytes: int, max_total_bytes: int) -> Iterator[tuple[str, bytes]]:
-    """Yields (name, bytes) of the zip's files after checking every entry's name and declared size first."""
+def zip_members(
+    data: bytes,
+    *,
+    name: str,
+    max_file_bytes: int,
+    max_total_bytes: int,
+    max_members: int = 20000,
+    max_ratio: float | None = None,
+    ratio_floor_bytes: int = 0,
+) -> Iterator[tuple[str, bytes]]:
+    """Yields (name, bytes) of the zip's files; refuses a zip bomb before inflating anything.
+
+    Checked first, from the central directory alone: every entry's name (zip-slip), the number of files, each
+    declared size, their sum, and, once the sum passes `ratio_floor_bytes`, how many times the archive would
+    grow (`max_ratio`). Declared sizes can lie, so each member is then read with a bounded read and the bytes
+    actually inflated are counted against the same limits. Over-size answers carry status 413.
+    """
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = [info for info in archive.infolist() if not info.is_dir()]
-    except zipfile.BadZipFile as error:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
         raise DicomRejected(name, f"corrupt zip archive ({error})")
+    if len(infos) > max_members:
+        raise DicomRejected(name, f"archive holds {len(infos)} files, more than the limit of {max_members}", 413)
     total = 0
     for info in infos:
         safe_member_name(info.filename)
@@ -257,11 +275,22 @@ def zip_members(data: bytes, *, name: str, max_file_bytes: int, max_total_bytes:
         total += info.file_size
     if total > max_total_bytes:
         raise DicomRejected(name, f"archive unpacks to more than {max_total_bytes} bytes", 413)
+    if max_ratio and total > ratio_floor_bytes and total > max_ratio * max(len(data), 1):
+        raise DicomRejected(name, f"archive would unpack to {total} bytes, {total // max(len(data), 1)} times its "
+                                  f"size (the limit is {max_ratio:g} times): refused as a zip bomb", 413)
+    inflated = 0
     for info in infos:
         try:
-            yield f"{name}/{safe_member_name(info.filename)}", archive.read(info)
-        except (zipfile.BadZipFile, OSError, EOFError) as error:
+            with archive.open(info) as member:
+                content = member.read(max_file_bytes + 1)
+        except (zipfile.BadZipFile, zlib.error, ValueError, NotImplementedError, OSError, EOFError) as error:
             raise DicomRejected(info.filename, f"corrupt zip entry ({error})")
+        if len(content) > max_file_bytes:
+            raise DicomRejected(info.filename, f"file over the size limit of {max_file_bytes} bytes", 413)
+        inflated += len(content)
+        if inflated > max_total_bytes:
+            raise DicomRejected(name, f"archive unpacks to more than {max_total_bytes} bytes", 413)
+        yield f"{name}/{safe_member_name(info.filename)}", content
 
 
 def looks_like_dicom(content: bytes) -> bool:

@@ -1,4 +1,6 @@
 """GET /api/health: database, broker and worker status for load balancers and the deployment check."""
+import math
+
 from celery.exceptions import TimeoutError as CeleryTimeout
 from django.conf import settings
 from django.db import DatabaseError, connection
@@ -7,9 +9,30 @@ from django.views.decorators.http import require_GET
 
 from annotation.tasks import worker_ping
 
+# How long ?worker=1 waits for the worker's answer: a web worker is held for that long, so it is capped.
+WORKER_TIMEOUT_DEFAULT_S = 5.0
+WORKER_TIMEOUT_MAX_S = 10.0
+
+
+def _worker_timeout(raw: str | None) -> float:
+    """Seconds from ?timeout=, capped at WORKER_TIMEOUT_MAX_S; ValueError when not a non-negative number."""
+    if raw is None or raw == "":
+        return WORKER_TIMEOUT_DEFAULT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("timeout must be a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError("timeout must be a number of seconds, 0 or more")
+    return min(value, WORKER_TIMEOUT_MAX_S)
+
 
 @require_GET
 def health(request):
+    try:
+        timeout = _worker_timeout(request.GET.get("timeout"))
+    except ValueError as error:
+        return JsonResponse({"error": str(error)}, status=400)
     report = {"database": connection.vendor, "broker": "in-process" if settings.CELERY_TASK_ALWAYS_EAGER else "redis"}
     status = 200
     try:
@@ -20,7 +43,7 @@ def health(request):
         status = 503
     if request.GET.get("worker") == "1":
         try:
-            report["worker"] = worker_ping.delay().get(timeout=float(request.GET.get("timeout", 5)))
+            report["worker"] = worker_ping.delay().get(timeout=timeout)
         except (CeleryTimeout, OSError, ConnectionError) as error:
             report["worker"] = {"error": f"{error.__class__.__name__}: {error}"}
             status = 503

@@ -4,9 +4,13 @@ With neither DATABASE_URL nor CELERY_BROKER_URL set, the app runs on a SQLite fi
 process, so that a newcomer's `make demo` works on any machine. Production sets both (PostgreSQL, Redis).
 """
 import os
+import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE, WASM_UNSAFE_EVAL
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("SPINEREAD_VAR_DIR", BASE_DIR / "var"))
@@ -23,9 +27,72 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
+
+
 DEBUG = env_bool("DEBUG", False)
-# A fixed key is only acceptable for the SQLite/in-process newcomer set-up; production must set SECRET_KEY.
-SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-insecure-key-set-SECRET_KEY-in-production")
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+# A database server (PostgreSQL) means a shared, production-like install; a SQLite file is one person's machine.
+SERVER_DATABASE = bool(DATABASE_URL) and not DATABASE_URL.startswith("sqlite")
+
+# Values published in this repository (old defaults, .env.example placeholders): never secret.
+PUBLISHED_SECRETS = frozenset({
+    "dev-only-insecure-key-set-SECRET_KEY-in-production",
+    "spineread-dev-deid-salt",
+})
+
+
+def _local_secret(path: Path) -> str:
+    """A random value made once for this machine's SQLite set-up and kept in var/ (mode 0600).
+
+    Written under a temporary name and hard-linked into place, so that two processes starting together (the
+    demo server and its first request, a test run and a worker) end up with the same value.
+    """
+    if path.exists() and path.read_text().strip():
+        return path.read_text().strip()
+    scratch = path.with_name(f".{path.name}.{os.getpid()}")
+    descriptor = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(secrets.token_urlsafe(50))
+    try:
+        os.link(scratch, path)
+    except FileExistsError:
+        pass
+    except OSError:  # a file system without hard links
+        os.replace(scratch, path)
+    finally:
+        scratch.unlink(missing_ok=True)
+    return path.read_text().strip()
+
+
+def _secret(name: str, file_name: str) -> tuple[str, str]:
+    """(value, where it came from): the environment, or var/<file_name> for a SQLite newcomer set-up.
+
+    With DEBUG off, a published value is refused; so is an unset one on a database server, where a value made
+    up on one host would differ from the next host's (DEID_SALT must be the same for every web and worker
+    process, and for ever).
+    """
+    value = os.environ.get(name, "").strip()
+    if value and not DEBUG and (value in PUBLISHED_SECRETS or value.upper().startswith("CHANGE-ME")):
+        raise ImproperlyConfigured(f"{name} is set to a value published with SpineRead; set a secret one "
+                                   f"(see .env.example)")
+    if value:
+        return value, "environment"
+    if SERVER_DATABASE and not DEBUG:
+        raise ImproperlyConfigured(f"{name} must be set when DATABASE_URL names a database server and DEBUG "
+                                   f"is off (see .env.example)")
+    return _local_secret(VAR_DIR / file_name), str(VAR_DIR / file_name)
+
+
+SECRET_KEY, SECRET_KEY_SOURCE = _secret("SECRET_KEY", "secret_key")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
@@ -40,11 +107,14 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "axes",
+    "csp",
     "annotation",
     "mlbackend",
     "studies",
     "frontend",
     "fixtures.apps.FixturesConfig",
+    "spineplatform.apps.SpinePlatformConfig",
 ]
 
 MIDDLEWARE = [
@@ -56,6 +126,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out log-in into its response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "spineplatform.urls"
@@ -79,7 +152,7 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"), conn_max_age=60
+        DATABASE_URL or f"sqlite:///{VAR_DIR / 'db.sqlite3'}", conn_max_age=60
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -88,6 +161,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# django-axes first: it refuses a locked-out username+address before any password is checked, for the log-in
+# page and for HTTP Basic on the API alike (both call authenticate(request=...)).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # log-ins are in the audit trail (annotation.auth_audit); failures stay counted
+AXES_LOCKOUT_CALLABLE = "spineplatform.lockout.lockout_response"
+# Behind N reverse proxies every request comes from the last proxy's address: with TRUSTED_PROXY_COUNT=N, the
+# client is the N-th X-Forwarded-For entry from the right (each proxy appends the address it was called from),
+# for the lockout, the audit trail and the API throttle alike.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+AXES_CLIENT_IP_CALLABLE = "spineplatform.lockout.client_address"
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -116,19 +207,52 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 SPINEREAD_AFTER_IMPORT = os.environ.get("SPINEREAD_AFTER_IMPORT", "mlbackend.tasks.after_cases_imported")
 # Keys the stable pseudonymous patient key and the de-identification's UID/date mapping. Changing it breaks
 # idempotency of re-imports, so it is separate from SECRET_KEY and must be kept with the database.
-DEID_SALT = os.environ.get("DEID_SALT", "spineread-dev-deid-salt")
+DEID_SALT, DEID_SALT_SOURCE = _secret("DEID_SALT", "deid_salt")
+# A zip whose members would inflate to more than this many times its own size is refused before inflating
+# anything (a zip bomb), once it would unpack to more than DICOM_ZIP_RATIO_FLOOR_BYTES. Real studies deflate
+# to a few times smaller; blank padding slices can do more, hence a ratio on the whole archive.
+DICOM_MAX_ZIP_RATIO = env_int("DICOM_MAX_ZIP_RATIO", 100)
+DICOM_ZIP_RATIO_FLOOR_BYTES = env_int("DICOM_ZIP_RATIO_FLOOR_BYTES", 32 * 1024 * 1024)
+DICOM_MAX_ZIP_MEMBERS = env_int("DICOM_MAX_ZIP_MEMBERS", 20000)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
+        "spineplatform.lockout.LockoutAwareBasicAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON nested deeper than JSON_MAX_DEPTH is refused before it is parsed (json.loads recurses).
+    "DEFAULT_PARSER_CLASSES": [
+        "spineplatform.parsers.DepthLimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    # Generous: a reader's viewer fetches every slice of a series through the API. Counted in the cache.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("API_THROTTLE_ANON", "60/min"),
+        "user": os.environ.get("API_THROTTLE_USER", "2000/min"),
+    },
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
 }
+JSON_MAX_DEPTH = env_int("JSON_MAX_DEPTH", 64)
+
+# The cache holds the API throttle counts: per process unless CACHE_URL names a shared Redis.
+CACHE_URL = os.environ.get("CACHE_URL", "")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    if CACHE_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "spineread"}
+}
+
 SPECTACULAR_SETTINGS = {
+    # The schema and its docs list every route: for signed-in users only, like the API itself.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "TITLE": "SpineRead API",
     "DESCRIPTION": "Lumbar spine MRI reading, adjudication, ML pre-annotation and reader studies.",
     "VERSION": "0.1.0",
@@ -174,6 +298,41 @@ os.environ.setdefault("YOLO_CONFIG_DIR", str(YOLO_CONFIG_DIR))
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "0")
 
+# HTTPS and browser protections. Off by default so that `make demo` works over plain http on localhost; a
+# production install behind TLS sets them (see .env.example; `manage.py check --deploy` is then clean).
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Only behind a proxy that sets this header itself (and strips it from clients): e.g. HTTP_X_FORWARDED_PROTO.
+if os.environ.get("SECURE_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = (os.environ["SECURE_PROXY_SSL_HEADER"], "https")
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False  # viewer.js reads the csrftoken cookie for its JSON writes
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = os.environ.get("SECURE_REFERRER_POLICY", "same-origin")
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Pages load scripts from /static/ only; an inline <script> needs nonce="{{ request.csp_nonce }}" (page data
+# goes in json_script blocks, which are not executed). The DICOM decoder runs WebAssembly in a web worker.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, WASM_UNSAFE_EVAL, NONCE],
+        "worker-src": [SELF, "blob:"],
+        "style-src": [SELF, UNSAFE_INLINE],  # style="" attributes in the templates and the viewer's canvas
+        "img-src": [SELF, "data:", "blob:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -181,4 +340,3 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
 
-VAR_DIR.mkdir(parents=True, exist_ok=True)

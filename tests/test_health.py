@@ -53,3 +53,34 @@ def test_health_without_worker_says_down(client, settings):
         pytest.skip("tasks run in process: there is no worker to miss")
     response = client.get("/api/health", {"worker": "1", "timeout": "0.5"})
     assert response.status_code == 503 and response.json()["status"] == "DOWN"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("timeout", ["abc", "-1", "nan", "inf", "1e"])
+def test_health_refuses_a_timeout_that_is_not_a_number_of_seconds(client, timeout):
+    response = client.get("/api/health", {"worker": "1", "timeout": timeout})
+    assert response.status_code == 400
+    assert list(response.json()) == ["error"] and "timeout must be a number" in response.json()["error"]
+
+
+class _PingResult:
+    def __init__(self, waits):
+        self.waits = waits
+
+    def get(self, timeout):
+        self.waits.append(timeout)
+        return {"database": "ok", "worker": "test"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("given, waited", [("3600", 10.0), ("2.5", 2.5), (None, 5.0), ("0", 0.0)])
+def test_health_caps_how_long_it_waits_for_the_worker(client, monkeypatch, given, waited):
+    from annotation.tasks import worker_ping
+
+    waits = []
+    monkeypatch.setattr(worker_ping, "delay", lambda: _PingResult(waits))
+    query = {"worker": "1"} if given is None else {"worker": "1", "timeout": given}
+
+    response = client.get("/api/health", query)
+
+    assert response.status_code == 200 and waits == [waited]
