@@ -1,6 +1,6 @@
 """REST API for cases and DICOM. Views validate, call one selector or service, and serialise."""
 from django.conf import settings
-from django.http import FileResponse
+from django.http import FileResponse, Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.parsers import MultiPartParser
@@ -258,6 +258,8 @@ class AdjudicationResolveApi(APIView):
     @extend_schema(request=ResolveSerializer, responses=AdjudicationSerializer)
     def post(self, request, adjudication_id):
         adjudication = access.adjudication_get_for(request.user, adjudication_id)
+        if not access.may_resolve(request.user, adjudication):
+            raise Http404("no such adjudication")  # a coordinator may look; only the case's senior decides
         serializer = ResolveSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         decisions = [

@@ -1,5 +1,5 @@
 """REST API of reader studies. Views validate, call one selector or service, and serialise."""
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -27,6 +27,8 @@ class StudyListApi(APIView):
 
     @extend_schema(request=StudyCreateSerializer, responses={201: StudySerializer})
     def post(self, request):
+        if not access.is_coordinator(request.user):
+            raise Http404("no such project")
         serializer = StudyCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)

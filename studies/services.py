@@ -131,7 +131,7 @@ def _session_read(session: StudySession, reader) -> Read:
     read = (Read.objects.filter(case_id=session.case_id, reader=reader, context=session.context)
             .order_by("-version").first())
     if read is None:
-        raise StudyError("open the session first", 404)
+        raise StudyError("open the session first", 409)
     return read
 
 
