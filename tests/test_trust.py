@@ -213,3 +213,20 @@ def test_senior_sees_reads_as_a_and_b_without_names(client, world):
     assert body["read_a"]["reader"] is None and body["read_b"]["reader"] is None
     assert READER_B not in str(body)
     assert StudySession.objects.filter(study=world.study).exists()
+
+
+def test_8_an_admin_makes_and_unmakes_a_coordinator_of_a_project(world):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    coordinator = world.users["other_coordinator"]
+    out = StringIO()
+    call_command("coordinator", coordinator.username, project="trusted", stdout=out)
+    coordinator = type(coordinator).objects.get(pk=coordinator.pk)  # fresh: access caches per user object
+    assert access.coordinates(coordinator, world.cases["unread"].project) and "coordinates trusted" in out.getvalue()
+    call_command("coordinator", coordinator.username, project="trusted", remove=True, stdout=out)
+    coordinator = type(coordinator).objects.get(pk=coordinator.pk)
+    assert not access.coordinates(coordinator, world.cases["unread"].project)
+    assert list(AuditEvent.objects.filter(action__startswith="project_member_").values_list("action", flat=True)
+                ) [-2:] == ["project_member_add", "project_member_remove"]

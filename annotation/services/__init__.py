@@ -14,6 +14,7 @@ from annotation.services.projects import (
     cases_set_split,
     project_create,
     project_member_add,
+    project_member_remove,
     roles_ensure,
     user_set_role,
 )
@@ -31,6 +32,6 @@ __all__ = [
     "ModelFindingInput", "case_priorities_set", "model_findings_replace",
     "AdjudicationConflict", "DecisionInput", "FindingInput", "ImportRejected", "ImportResult", "ReadingError",
     "adjudication_resolve", "audit_log", "instance_access_log", "case_assign", "case_reassign", "cases_assign_balanced", "cases_assign_bulk", "cases_set_split", "case_evaluate_agreement", "case_import",
-    "dicom_check_all", "project_create", "project_member_add", "read_correct", "read_open", "read_save_draft", "read_submit",
+    "dicom_check_all", "project_create", "project_member_add", "project_member_remove", "read_correct", "read_open", "read_save_draft", "read_submit",
     "roles_ensure", "user_set_role",
 ]

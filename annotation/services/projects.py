@@ -38,6 +38,16 @@ def project_member_add(*, project: Project, user, role: str, actor=None) -> Proj
 
 
 @transaction.atomic
+def project_member_remove(*, project: Project, user, role: str, actor=None) -> bool:
+    deleted, _ = ProjectMembership.objects.filter(project=project, user=user,
+                                                  role=ProjectMembership.Role(role).value).delete()
+    if deleted:
+        audit_log(actor=actor, action="project_member_remove", target=project,
+                  payload={"user": user.username, "role": role})
+    return bool(deleted)
+
+
+@transaction.atomic
 def user_set_role(*, user, role: str, specialty: str = "", years_experience: int = 0, actor=None) -> None:
     roles_ensure()
     user.groups.add(Group.objects.get(name=Role(role).value))
