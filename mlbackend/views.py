@@ -4,8 +4,7 @@ from __future__ import annotations
 import io
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 
 import access
@@ -13,8 +12,9 @@ from mlbackend import selectors, services
 
 
 def _coordinator(request):
+    """Coordinators only; anyone else gets 404, as for a project they do not coordinate."""
     if not access.is_coordinator(request.user):
-        raise PermissionDenied("coordinators only")
+        raise Http404("no such page")
 
 
 @login_required

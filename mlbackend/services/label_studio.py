@@ -307,7 +307,8 @@ def annotation_confirm(payload: dict) -> ConfirmedAnnotation | None:
     annotation_id = _int_id(annotation)
     if annotation_id is None:
         return None
-    posted_task = _int_id(task) if task is not None else _int_id((annotation or {}).get("task"))
+    posted_task = _int_id(task) if task is not None else (
+        _int_id(annotation.get("task")) if isinstance(annotation, dict) else None)
     ls_project = payload.get("project")
     if ls_project is None:
         ls_project = (task or {}).get("project") if isinstance(task, dict) else None
@@ -320,12 +321,12 @@ def annotation_confirm(payload: dict) -> ConfirmedAnnotation | None:
             task_id = _int_id(fetched.get("task"))
             if (_int_id(fetched.get("id")) != annotation_id or task_id is None
                     or (posted_task is not None and task_id != posted_task)
-                    or ("project" in fetched and _int_id(fetched.get("project")) != ls_id)):
+                    or (fetched.get("project") is not None and _int_id(fetched.get("project")) != ls_id)):
                 continue
             fetched_task = _ls_get_json(link, f"/api/tasks/{task_id}/")
             if _int_id(fetched_task.get("id")) != task_id or _int_id(fetched_task.get("project")) != ls_id:
                 continue
-        except (remote.FetchError, ValueError):
+        except (remote.FetchError, ValueError, RecursionError):
             continue
         return ConfirmedAnnotation(link=link, annotation=fetched, task=fetched_task)
     return None
@@ -337,7 +338,7 @@ def training_link_confirm(payload: dict) -> LabelStudioLink | None:
     for link in _trusted_links(ls_project):
         try:
             fetched = _ls_get_json(link, f"/api/projects/{int(link.ls_project)}/")
-        except (remote.FetchError, ValueError):
+        except (remote.FetchError, ValueError, RecursionError):
             continue
         if _int_id(fetched.get("id")) == int(link.ls_project):
             return link

@@ -8,11 +8,17 @@ backend sees).
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 
-from django.contrib.auth import get_user_model
+from django.conf import settings
+from django.contrib.auth import authenticate, get_user_model
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.utils.crypto import constant_time_compare
 
 import access
 from annotation import services as annotation_services
@@ -27,6 +33,43 @@ class MlClientError(Exception):
 class MlClientCredentials:
     username: str
     password: str
+
+
+# A verified login is remembered this long, so that Label Studio's stream of /ml/predict calls does not pay a
+# password hash (PBKDF2, ~0.3 s) each; only the exact credentials that authenticate() accepted hit it, and a new
+# password or a deactivated account ends it at once (the entry holds the password hash it was verified against).
+VERIFIED_SECONDS = 300
+
+
+def _verified_key(username: str, password: str) -> str:
+    digest = hmac.new(settings.SECRET_KEY.encode(), f"{username}\0{password}".encode(), hashlib.sha256)
+    return f"ml-client-verified:{digest.hexdigest()}"
+
+
+def ml_client_authenticate(*, request, username: str, password: str) -> tuple[object, Project] | None:
+    """(account, its project) when the credentials log in as a project's ML client; None otherwise (wrong
+    password, locked out, not an ML client). Failures always go through ``authenticate``."""
+    key = _verified_key(username, password)
+    remembered = cache.get(key)
+    user = None
+    if remembered:
+        user = get_user_model().objects.filter(pk=remembered[0], username=username, is_active=True).first()
+        if user is None or not constant_time_compare(user.password, remembered[1]):
+            cache.delete(key)
+            user = None
+    if user is None:
+        try:
+            user = authenticate(request=request, username=username, password=password)
+        except PermissionDenied:  # the lockout backend's answer for a locked-out login
+            return None
+        if user is None:
+            return None
+    project = access.ml_client_project(user)
+    if project is None:
+        return None
+    if not remembered:
+        cache.set(key, (user.pk, user.password), VERIFIED_SECONDS)
+    return user, project
 
 
 def ml_client_username(project: Project) -> str:

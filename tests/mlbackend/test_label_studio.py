@@ -6,6 +6,7 @@ import http.server
 import io
 import json
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -48,6 +49,9 @@ class FakeHost:
                 fake.seen.append((self.path, self.headers.get("Authorization")))
                 status, headers, body = fake.routes.get(self.path) or fake.routes.get(
                     self.path.split("?")[0], (404, {}, b""))
+                if status == "slow":
+                    time.sleep(headers)
+                    status, headers = 200, {}
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
@@ -70,6 +74,10 @@ class FakeHost:
 
     def redirect(self, path, location, status=302):
         self.routes[path] = (status, {"Location": location}, b"")
+
+    def slow(self, path, seconds):
+        """Answers only after ``seconds``."""
+        self.routes[path] = ("slow", seconds, b"")
 
     def authorizations(self, path=None):
         """The Authorization headers of the requests seen (for one path, query ignored)."""

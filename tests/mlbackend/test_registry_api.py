@@ -12,8 +12,8 @@ def test_registry_api_lists_versions_rolls_back_and_queues_training(client, coor
     ModelVersion.objects.filter(pk=second.pk).update(metrics={"map50": 0.4, "map50_95": 0.2, "per_class": {}})
 
     client.force_login(reader)
-    assert client.get("/api/ml/projects/ml/models/").status_code == 403
-    assert client.get("/ml/projects/ml/").status_code == 403
+    assert client.get("/api/ml/projects/ml/models/").status_code == 404
+    assert client.get("/ml/projects/ml/").status_code == 404
     client.force_login(coordinator)
     body = client.get("/api/ml/projects/ml/models/").json()
     assert body["served_version"] == 2 and [v["version"] for v in body["versions"]] == [1, 2]
