@@ -2,6 +2,10 @@
 
 With neither DATABASE_URL nor CELERY_BROKER_URL set, the app runs on a SQLite file with Celery tasks run in
 process, so that a newcomer's `make demo` works on any machine. Production sets both (PostgreSQL, Redis).
+SECRET_KEY and DEID_SALT are then required: with DATABASE_URL naming a database server and DEBUG off, the
+settings refuse to load without them, and with DEBUG off they never accept a value published in this repository.
+The SQLite set-up makes up its own and keeps them in var/. The HTTPS settings are off unless the environment
+turns them on (`make demo` serves plain http on localhost); `manage.py check --deploy` lists what is missing.
 """
 import os
 import secrets
@@ -9,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
-from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE, WASM_UNSAFE_EVAL
+from csp.constants import NONCE, NONE, SELF, UNSAFE_HASHES, UNSAFE_INLINE, WASM_UNSAFE_EVAL
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -126,7 +130,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "spineplatform.content_security.SpineReadCSPMiddleware",
     # Last, as django-axes asks: it turns a locked-out log-in into its response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -301,6 +305,7 @@ os.environ.setdefault("YOLO_AUTOINSTALL", "0")
 # HTTPS and browser protections. Off by default so that `make demo` works over plain http on localhost; a
 # production install behind TLS sets them (see .env.example; `manage.py check --deploy` is then clean).
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^api/health$"]  # load balancers probe over plain http, inside the network
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
@@ -316,11 +321,16 @@ SECURE_REFERRER_POLICY = os.environ.get("SECURE_REFERRER_POLICY", "same-origin")
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 # Pages load scripts from /static/ only; an inline <script> needs nonce="{{ request.csp_nonce }}" (page data
-# goes in json_script blocks, which are not executed). The DICOM decoder runs WebAssembly in a web worker.
+# goes in json_script blocks, which are not executed). The DICOM decoder runs WebAssembly in a web worker; the
+# viewer's pages also get 'unsafe-eval' for its codecs (spineplatform.content_security).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
-        "script-src": [SELF, WASM_UNSAFE_EVAL, NONCE],
+        # The two hashes allow exactly two inline handlers of the templates (oncontextmenu="return false" on the
+        # viewer, onchange="this.form.submit()" on the dashboard), until they move into the static scripts.
+        "script-src": [SELF, WASM_UNSAFE_EVAL, NONCE, UNSAFE_HASHES,
+                       "'sha256-GZIcz60Uwd6wT3vaYke/atSr53TehbYAPepOa3d03Vw='",
+                       "'sha256-osjxnKEPL/pQJbFk1dKsF7PYFmTyMWGmVSiL9inhxJY='"],
         "worker-src": [SELF, "blob:"],
         "style-src": [SELF, UNSAFE_INLINE],  # style="" attributes in the templates and the viewer's canvas
         "img-src": [SELF, "data:", "blob:"],

@@ -19,14 +19,17 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
+from annotation import services
 from annotation.models import AuditEvent, Case, Instance, Role
 from spineplatform.lockout import client_address
 from spineplatform.parsers import JSONTooDeep, json_depth_check, json_loads_limited
+from tests.browser.conftest import browser, log_in  # noqa: F401  (the browser fixture, for the viewer test)
 from tests.conftest import make_user
 
 ROOT = Path(__file__).resolve().parent.parent
 # Variables a developer's or CI's shell may hold that would change what a fresh process does.
-SETTINGS_VARIABLES = ("DATABASE_URL", "SECRET_KEY", "DEID_SALT", "DEBUG", "CELERY_BROKER_URL", "CACHE_URL")
+SETTINGS_VARIABLES = ("DATABASE_URL", "SECRET_KEY", "DEID_SALT", "DEBUG", "CELERY_BROKER_URL", "CACHE_URL",
+                      "DJANGO_ALLOW_ASYNC_UNSAFE")  # the last one set by tests/browser/conftest.py
 
 
 def clean_env(tmp_path, **overrides) -> dict:
@@ -268,6 +271,49 @@ def test_pages_carry_a_content_security_policy_and_browser_protections(client):
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Referrer-Policy"] == "same-origin"
     assert response.cookies["csrftoken"]["samesite"] == "Lax"
+
+
+@pytest.mark.django_db
+def test_only_the_viewer_pages_may_evaluate_strings_for_the_dicom_codecs(client, coordinator, project):
+    from tests.factories import CaseFactory
+
+    reader = make_user("alice", Role.READER)
+    case = CaseFactory(project=project)
+    services.case_assign(case=case, user=reader, role=Role.READER, actor=coordinator)
+    client.force_login(reader)
+
+    viewer = client.get(f"/cases/{case.pk}/read/")
+    worklist = client.get("/worklist/")
+
+    assert viewer.status_code == 200 and worklist.status_code == 200
+    assert "'unsafe-eval'" in viewer["Content-Security-Policy"] and "connect-src 'self' data:" in viewer[
+        "Content-Security-Policy"]
+    assert "unsafe-eval'" not in worklist["Content-Security-Policy"].replace("'wasm-unsafe-eval'", "")
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("name", ["MR_small_jp2klossless.dcm", "MR_small_jpeg_ls_lossless.dcm"])
+def test_the_viewer_decodes_compressed_dicom_under_the_content_security_policy(browser, live_server, project,
+                                                                               name):
+    from pydicom.data import get_testdata_file
+
+    from tests.browser.test_reading_flow import canvas_stats
+
+    imported = services.case_import(project=project, sources=[(name, Path(get_testdata_file(name)).read_bytes(),
+                                                                False)])
+    reader = make_user("alice", Role.READER)
+    services.case_assign(case=Case.objects.get(pk=imported.case_ids[0]), user=reader, role=Role.READER)
+    page = log_in(browser, live_server, "alice")
+    refused = []
+    page.on("console", lambda message: refused.append(message.text)
+            if "Content Security Policy" in message.text or "failed" in message.text else None)
+
+    page.goto(f"{live_server.url}/cases/{imported.case_ids[0]}/read/")
+    page.wait_for_selector("body[data-ready='1']", timeout=30000)
+
+    assert refused == []
+    assert canvas_stats(page)["bright"] > 1000  # decoded and drawn, not a blank canvas
 
 
 @pytest.mark.django_db
