@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -36,6 +36,7 @@ from mlbackend.serializers import (
 )
 from mlbackend.services import label_studio
 from mlbackend.services.ml_client import ml_client_authenticate, token_username
+from spineplatform.parsers import JSONTooDeep, json_loads_limited
 
 MODEL_CLASS = "SpineReadYOLO"
 REALM = 'Basic realm="SpineRead ML"'
@@ -79,8 +80,10 @@ def _refused() -> JsonResponse:
 
 def _json_body(request) -> dict:
     try:
-        body = json.loads(request.body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = json_loads_limited(request.body or b"{}", getattr(settings, "JSON_MAX_DEPTH", 64))
+    except JSONTooDeep as error:
+        raise label_studio.ProtocolError(str(error))
+    except ValueError:  # json.JSONDecodeError, UnicodeDecodeError
         raise label_studio.ProtocolError("body is not JSON")
     if not isinstance(body, dict):
         raise label_studio.ProtocolError("body must be a JSON object")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 import urllib.parse
 import xml.etree.ElementTree as ElementTree
@@ -32,6 +31,7 @@ from mlbackend.models import LabelStudioLink, ModelVersion, ProjectModelSettings
 from mlbackend.selectors import served_version_for
 from mlbackend.services import media, remote
 from mlbackend.services.registry import model_file
+from spineplatform.parsers import json_loads_limited
 
 INSTANCE_URL = re.compile(r"^(?:https?://[^/]+)?/api/instances/(\d+)/dicom/?$")
 LS_JSON_MAX_BYTES = 4 * 1024 * 1024  # one annotation or task as Label Studio's API returns it
@@ -281,7 +281,7 @@ def _ls_get_json(link: LabelStudioLink, path: str) -> dict:
     body = remote.fetch(link.hostname.rstrip("/") + path, allowed={key} if key else set(),
                         tokens={key: link.access_token} if key and link.access_token else {},
                         max_bytes=LS_JSON_MAX_BYTES, accept="application/json")
-    answer = json.loads(body)
+    answer = json_loads_limited(body, getattr(settings, "JSON_MAX_DEPTH", 64))
     if not isinstance(answer, dict):
         raise ValueError("not a JSON object")
     return answer
@@ -326,7 +326,7 @@ def annotation_confirm(payload: dict) -> ConfirmedAnnotation | None:
             fetched_task = _ls_get_json(link, f"/api/tasks/{task_id}/")
             if _int_id(fetched_task.get("id")) != task_id or _int_id(fetched_task.get("project")) != ls_id:
                 continue
-        except (remote.FetchError, ValueError, RecursionError):
+        except (remote.FetchError, ValueError):
             continue
         return ConfirmedAnnotation(link=link, annotation=fetched, task=fetched_task)
     return None
@@ -338,7 +338,7 @@ def training_link_confirm(payload: dict) -> LabelStudioLink | None:
     for link in _trusted_links(ls_project):
         try:
             fetched = _ls_get_json(link, f"/api/projects/{int(link.ls_project)}/")
-        except (remote.FetchError, ValueError, RecursionError):
+        except (remote.FetchError, ValueError):
             continue
         if _int_id(fetched.get("id")) == int(link.ls_project):
             return link

@@ -451,3 +451,10 @@ def test_a_coordinator_of_another_project_gets_404(client, ml_project):
     assert client.get("/api/ml/projects/other/models/").status_code == 200
     index = client.get("/ml/").content.decode()
     assert "/ml/projects/other/" in index and "/ml/projects/ml/" not in index
+
+
+def test_deeply_nested_json_is_a_400_not_a_crash(client, ml_client):
+    deep = b'{"action": ' + b"[" * 100000 + b"]" * 100000 + b"}"
+    for path, headers in (("/ml/webhook", {}), ("/ml/predict", ml_client["auth"])):
+        response = post(client, path, deep, **headers)
+        assert response.status_code == 400 and "nested deeper" in response.json()["error"], path
