@@ -8,6 +8,7 @@ batch per series, findings stored). Uses the shipped starter model. Last line: o
     .venv/bin/python bench/inference.py [--rounds 3]
 """
 import argparse
+import base64
 import json
 import statistics
 import sys
@@ -15,6 +16,7 @@ import time
 import uuid
 
 import _ml_common  # noqa: F401  (sets up Django)
+from django.contrib.auth import get_user_model
 from django.test import Client
 
 from annotation import services as annotation_services
@@ -25,6 +27,7 @@ from fixtures.phantoms import generate_phantoms
 from mlbackend import services
 from mlbackend.adapter import _as_bgr, adapter_for, training_device
 from mlbackend.models import LabelStudioLink
+from mlbackend.services.ml_client import ml_client_rotate
 
 
 def main():
@@ -40,13 +43,16 @@ def main():
             annotation_services.case_import(project=project, sources=path_sources(
                 tmp / "phantoms", max_file_bytes=10**8))
             case = Case.objects.get(project=project)
-            LabelStudioLink.objects.create(ls_project="1", project=project)
+            credentials = ml_client_rotate(project=project)  # Label Studio's login: HTTP Basic as the ML client
+            LabelStudioLink.objects.create(ls_project="1", project=project,
+                                           ml_client=get_user_model().objects.get(username=credentials.username))
+            basic = base64.b64encode(f"{credentials.username}:{credentials.password}".encode()).decode()
             instances = list(Instance.objects.filter(series__case=case).order_by("series__plane", "slice_position"))
             images = [_as_bgr(instance_to_uint8(i)) for i in instances]
             adapter = adapter_for(services.model_file(version), version.sha256)
             model, imgsz, conf, device = adapter.model, version.imgsz, version.findings_conf, \
                 training_device()
-            client = Client()
+            client = Client(HTTP_AUTHORIZATION=f"Basic {basic}")
             bodies = [json.dumps({"tasks": [{"id": i.pk, "data": {"image": f"/api/instances/{i.pk}/dicom"}}],
                                   "project": "1.0"}) for i in instances]
             for image, body in zip(images[:3], bodies[:3]):  # warm-up

@@ -286,15 +286,14 @@ CELERY_TASK_ROUTES = {"mlbackend.training_run": {"queue": ML_TRAIN_QUEUE or "cel
 CELERY_BEAT_SCHEDULE = {
     "mlbackend-retrain-check": {"task": "mlbackend.retrain_check", "schedule": 300.0},
 }
-# Label Studio ML-backend protocol (/ml/*): with ML_BACKEND_TOKEN set, requests must carry it
-# (Authorization: Token <it> or Bearer <it>); image URLs are fetched only from LABEL_STUDIO_URL's host, the
-# hostname Label Studio gave in /ml/setup, and ML_ALLOWED_IMAGE_HOSTS.
-ML_BACKEND_TOKEN = os.environ.get("ML_BACKEND_TOKEN", "")
+# Label Studio ML-backend protocol (/ml/*): Label Studio logs in as the project's ML client account (HTTP Basic;
+# `manage.py ml_client`). Image URLs are fetched only from LABEL_STUDIO_URL's host, the hostname Label Studio gave
+# in /ml/setup, and ML_ALLOWED_IMAGE_HOSTS, within the byte and pixel caps.
 LABEL_STUDIO_URL = os.environ.get("LABEL_STUDIO_URL", "")
 LABEL_STUDIO_API_KEY = os.environ.get("LABEL_STUDIO_API_KEY", "")
 ML_ALLOWED_IMAGE_HOSTS = env_list("ML_ALLOWED_IMAGE_HOSTS", "")
 ML_IMAGE_MAX_BYTES = int(os.environ.get("ML_IMAGE_MAX_BYTES", 32 * 1024 * 1024))
-ML_DEFAULT_PROJECT = os.environ.get("ML_DEFAULT_PROJECT", "")  # SpineRead project for unmapped LS projects
+ML_IMAGE_MAX_PIXELS = env_int("ML_IMAGE_MAX_PIXELS", 50_000_000)
 
 # Ultralytics must never reach the network: its settings folder lives in the project, offline, no autoinstall.
 YOLO_CONFIG_DIR = Path(os.environ.get("YOLO_CONFIG_DIR", VAR_DIR / "ultralytics"))
