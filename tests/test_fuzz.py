@@ -2,8 +2,9 @@
 
 Requests go to the WSGI application in process, on the test database, with HTTP Basic (no CSRF token needed).
 Path ids are swapped for the ids of a small real project, so that the generated bodies reach the views
-instead of a 404. The examples are few and derandomised so that CI stays fast and repeatable;
-FUZZ_EXAMPLES=200 fuzzes harder locally. A failure prints the request that reproduces it.
+instead of a 404. The examples are few and derandomised so that CI stays fast and repeatable; locally,
+FUZZ_EXAMPLES=200 fuzzes harder and FUZZ_RANDOM=1 draws new inputs each run. A failure prints the request that
+reproduces it (a curl line).
 """
 import base64
 import hashlib
@@ -35,7 +36,7 @@ CONFIG = SchemathesisConfig.from_dict({
     "seed": 20261201,
     # The coverage phase would send every boundary value of every field: hundreds of requests an operation.
     "phases": {"coverage": {"enabled": False}, "stateful": {"enabled": False}},
-    "generation": {"max-examples": EXAMPLES, "mode": "all", "deterministic": True},
+    "generation": {"max-examples": EXAMPLES, "mode": "all", "deterministic": not os.environ.get("FUZZ_RANDOM")},
 })
 
 
@@ -131,8 +132,8 @@ def call_as(role: str, case, api_world) -> None:
     case.validate_response(response, checks=[not_a_server_error])
 
 
-FUZZ_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                         suppress_health_check=list(HealthCheck))
+FUZZ_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=not os.environ.get("FUZZ_RANDOM"),
+                         database=None, suppress_health_check=list(HealthCheck))
 
 
 @pytest.mark.slow
