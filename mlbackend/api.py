@@ -20,6 +20,7 @@ from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
+from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -173,6 +174,7 @@ def ml_webhook(request):
 # readers and coordinators of other projects alike, gets 404 (access.project_coordinated_get_for).
 
 class ModelListApi(APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, slug):
         project = access.project_coordinated_get_for(request.user, slug)
         served = selectors.served_version_for(project)
@@ -183,6 +185,7 @@ class ModelListApi(APIView):
 class ModelServeApi(APIView):
     """Serve any registered version: rollback (or forward again)."""
 
+    @extend_schema(request=None, responses=ModelVersionSerializer)
     def post(self, request, slug, version):
         project = access.project_coordinated_get_for(request.user, slug)
         model_version = ModelVersion.objects.filter(project=project, version=version).first()
@@ -193,11 +196,13 @@ class ModelServeApi(APIView):
 
 
 class TrainingListApi(APIView):
+    @extend_schema(responses=TrainingRunSerializer(many=True))
     def get(self, request, slug):
         project = access.project_coordinated_get_for(request.user, slug)
         services.training_runs_reap(project=project)
         return Response(TrainingRunSerializer(selectors.training_runs_for(project), many=True).data)
 
+    @extend_schema(request=TrainingRequestSerializer, responses={202: TrainingRunSerializer})
     def post(self, request, slug):
         project = access.project_coordinated_get_for(request.user, slug)
         serializer = TrainingRequestSerializer(data=request.data)
@@ -210,6 +215,7 @@ class TrainingListApi(APIView):
 
 
 class ModelSettingsApi(APIView):
+    @extend_schema(request=ModelSettingsSerializer, responses=OpenApiTypes.OBJECT)
     def put(self, request, slug):
         project = access.project_coordinated_get_for(request.user, slug)
         serializer = ModelSettingsSerializer(data=request.data)

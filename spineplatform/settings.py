@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
-from csp.constants import NONCE, NONE, SELF, UNSAFE_HASHES, UNSAFE_INLINE, WASM_UNSAFE_EVAL
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE, WASM_UNSAFE_EVAL
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -325,11 +325,7 @@ X_FRAME_OPTIONS = "DENY"
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
-        # The two hashes allow exactly two inline handlers of the templates (oncontextmenu="return false" on the
-        # viewer, onchange="this.form.submit()" on the dashboard), until they move into the static scripts.
-        "script-src": [SELF, WASM_UNSAFE_EVAL, NONCE, UNSAFE_HASHES,
-                       "'sha256-GZIcz60Uwd6wT3vaYke/atSr53TehbYAPepOa3d03Vw='",
-                       "'sha256-osjxnKEPL/pQJbFk1dKsF7PYFmTyMWGmVSiL9inhxJY='"],
+        "script-src": [SELF, WASM_UNSAFE_EVAL, NONCE],
         "worker-src": [SELF, "blob:"],
         "style-src": [SELF, UNSAFE_INLINE],  # style="" attributes in the templates and the viewer's canvas
         "img-src": [SELF, "data:", "blob:"],

@@ -48,9 +48,9 @@ def read_case(page, live_server, case, reader, l4l5_grade):
     first_slice = page.get_attribute("#viewer", "data-slice")
     page.hover("#viewer")
     page.mouse.wheel(0, 200)
-    page.wait_for_function(f"document.querySelector('#viewer').dataset.slice !== '{first_slice}'")
+    page.wait_for_selector(f"#viewer:not([data-slice='{first_slice}'])")
     page.keyboard.press("ArrowUp")  # back to the middle slice: both readers box on the same image
-    page.wait_for_function(f"document.querySelector('#viewer').dataset.slice === '{first_slice}'")
+    page.wait_for_selector(f"#viewer[data-slice='{first_slice}']")
     for level in ("L1/L2", "L2/L3", "L3/L4", "L5/S1"):
         page.select_option(f"select[data-level='{level}'][data-finding='pfirrmann']", "3")
     page.select_option("select[data-level='L4/L5'][data-finding='pfirrmann']", l4l5_grade)

@@ -39,6 +39,7 @@
       this.overlays = () => [];        // page supplies: [{instance, box:[x0,y0,x1,y1], color, dashed, label}]
       this.drag = null;
       cornerstone.enable(element);
+      element.addEventListener("contextmenu", (event) => event.preventDefault());  // right drag zooms
       ["Wwwc", "Zoom", "Pan"].forEach((name) => cornerstoneTools.addToolForElement(element, cornerstoneTools[name + "Tool"]));
       this.setMode("wl");
       cornerstoneTools.setToolActiveForElement(element, "Zoom", {mouseButtonMask: 2});
