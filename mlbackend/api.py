@@ -136,7 +136,8 @@ def ml_setup(request, client: MlClient):
 def ml_predict(request, client: MlClient):
     body = _json_body(request)
     results = label_studio.predict(project=client.project, tasks=body.get("tasks"),
-                                   ls_project=str(body.get("project") or ""), label_config=body.get("label_config"))
+                                   ls_project=str(body.get("project") or ""), label_config=body.get("label_config"),
+                                   actor=client.user)
     return JsonResponse({"results": results})
 
 

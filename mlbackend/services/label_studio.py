@@ -214,9 +214,11 @@ def image_load(url, *, project: Project, link: LabelStudioLink | None,
         raise ProtocolError(f"{where}: image {error.reason}")
 
 
-def predict(*, project: Project, tasks: list, ls_project: str | None, label_config: str | None) -> list[dict]:
+def predict(*, project: Project, tasks: list, ls_project: str | None, label_config: str | None,
+            actor=None) -> list[dict]:
     """One result per task, in task order: rectanglelabels in percent of the original size, x/y the top-left
-    corner. All images are fetched and checked before the model runs; the batch goes through in one call."""
+    corner. All images are fetched and checked before the model runs; the batch goes through in one call. The
+    platform images it read are audited like any other image access (actor: the ML client)."""
     if not isinstance(tasks, list) or not tasks:
         raise ProtocolError("tasks must be a non-empty list")
     link = link_for(project, ls_project)
@@ -229,6 +231,8 @@ def predict(*, project: Project, tasks: list, ls_project: str | None, label_conf
             raise ProtocolError(f"{where}: no data object")
         url = data.get(config.data_key) or next((v for v in data.values() if isinstance(v, str)), None)
         images.append(image_load(url, project=project, link=link, where=where))
+    annotation_services.audit_log(actor=actor, action="ml_predict", target=project, payload={
+        "tasks": len(tasks), "instances": [instance.pk for _, instance in images if instance is not None]})
     version = _served_version(project, link)
     if version is None:
         return [{"model_version": "untrained", "score": 0.0, "result": []} for _ in tasks]

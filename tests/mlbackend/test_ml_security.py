@@ -114,6 +114,8 @@ def test_basic_auth_as_label_studio_sends_it_and_the_password_as_a_token_both_wo
     response = post(client, "/ml/predict", body, **token)
     assert response.status_code == 200
     assert response.json() == {"results": [{"model_version": "untrained", "score": 0.0, "result": []}]}
+    row = AuditEvent.objects.filter(action="ml_predict").latest("id")  # the ML client's reads are audited
+    assert (row.actor.username, row.payload["tasks"]) == (ml_client["username"], 1)
     assert post(client, "/ml/predict", body, HTTP_AUTHORIZATION=f"Token {ml_client['password']}x").status_code == 401
     assert client.get("/ml/setup", **ml_client["auth"]).status_code == 405
 
