@@ -163,11 +163,29 @@ def case_get_for(user, case_id: int) -> Case:
         raise Http404("no such case")
 
 
+def instances_visible_to(user) -> QuerySet[Instance]:
+    """The images of the cases the user may see (a case's study readers see its images too). An image held back
+    for a burned-in review (it may show the patient's name on the pixels) only to its project's coordinators."""
+    instances = Instance.objects.filter(series__case__in=cases_visible_to(user))
+    if not is_admin(user):
+        instances = instances.filter(~Q(burned_in=Instance.BurnedIn.PENDING)
+                                     | Q(series__case__project_id__in=_coordinated_project_ids(user)))
+    return instances
+
+
 def instance_get_for(user, instance_id: int) -> Instance:
-    """A DICOM instance of a case the user may see (the study readers of a case see its images too)."""
+    try:
+        return instances_visible_to(user).select_related("series__case").get(pk=instance_id)
+    except (Instance.DoesNotExist, ValueError, TypeError):
+        raise Http404("no such instance")
+
+
+def instance_reviewable_get_for(user, instance_id: int) -> Instance:
+    """An image awaiting its burned-in review, for its project's coordinators; 404 otherwise."""
     try:
         return Instance.objects.select_related("series__case").get(
-            pk=instance_id, series__case__in=cases_visible_to(user))
+            pk=instance_id, burned_in=Instance.BurnedIn.PENDING,
+            series__case__project__in=projects_coordinated_by(user))
     except (Instance.DoesNotExist, ValueError, TypeError):
         raise Http404("no such instance")
 

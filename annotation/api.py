@@ -14,6 +14,7 @@ from annotation.serializers import (
     AdjudicationListSerializer,
     AdjudicationSerializer,
     BalancedAssignSerializer,
+    BurnedInInstanceSerializer,
     DraftReceiptSerializer,
     CaseDetailSerializer,
     CaseListSerializer,
@@ -48,7 +49,8 @@ class CaseListApi(APIView):
 class CaseDetailApi(APIView):
     @extend_schema(responses=CaseDetailSerializer)
     def get(self, request, case_id):
-        case = selectors.case_detail(access.case_get_for(request.user, case_id))
+        case = selectors.case_detail(access.case_get_for(request.user, case_id),
+                                     instances=access.instances_visible_to(request.user))
         return Response(CaseDetailSerializer(case).data)
 
 
@@ -98,6 +100,24 @@ class InstanceDicomApi(APIView):
         response = FileResponse(instance.file.open("rb"), content_type="application/dicom")
         response["Cache-Control"] = "private, max-age=3600"
         return response
+
+
+class BurnedInReviewListApi(APIView):
+    """Images held back from readers because they may carry burned-in annotation (the project accepts such
+    uploads); a coordinator looks at each and clears it."""
+
+    @extend_schema(responses=BurnedInInstanceSerializer(many=True))
+    def get(self, request, slug):
+        project = access.project_coordinated_get_for(request.user, slug)
+        return Response(BurnedInInstanceSerializer(selectors.burned_in_pending(project), many=True).data)
+
+
+class BurnedInClearApi(APIView):
+    @extend_schema(request=None, responses=BurnedInInstanceSerializer)
+    def post(self, request, instance_id):
+        instance = access.instance_reviewable_get_for(request.user, instance_id)
+        return Response(BurnedInInstanceSerializer(
+            services.instance_burned_in_clear(instance=instance, actor=request.user)).data)
 
 
 # Reading and adjudication -------------------------------------------------------------------------------------

@@ -39,6 +39,9 @@ class Project(models.Model):
     labelling_mode = models.CharField(max_length=16, choices=LabellingMode, default=LabellingMode.EXHAUSTIVE)
     box_iou_threshold = models.FloatField(default=0.5, help_text="Boxes of one class match at IoU >= this")
     case_order = models.CharField(max_length=16, choices=CaseOrder, default=CaseOrder.PRIORITY)
+    accept_burned_in = models.BooleanField(
+        default=False, help_text="Store images with burned-in annotation (or screenshots), held back from readers "
+                                 "until a coordinator has reviewed them; otherwise such an upload is refused")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self):
@@ -140,6 +143,11 @@ class Series(models.Model):
 class Instance(models.Model):
     """One de-identified DICOM file in storage."""
 
+    class BurnedIn(models.TextChoices):
+        NONE = "", "No burned-in annotation"
+        PENDING = "pending", "Burned-in annotation: awaiting a coordinator's review (not shown to readers)"
+        CLEARED = "cleared", "Burned-in annotation: reviewed and cleared by a coordinator"
+
     series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="instances")
     sop_instance_uid = models.CharField(max_length=64)
     file = models.FileField(max_length=255)
@@ -154,6 +162,7 @@ class Instance(models.Model):
     pixel_spacing_column = models.FloatField(null=True, blank=True)
     window_center = models.FloatField(null=True, blank=True)
     window_width = models.FloatField(null=True, blank=True)
+    burned_in = models.CharField(max_length=8, choices=BurnedIn, default=BurnedIn.NONE, blank=True)
 
     class Meta:
         constraints = [

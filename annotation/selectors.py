@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 
 from annotation.models import (
     Adjudication,
@@ -13,6 +13,7 @@ from annotation.models import (
     Case,
     Finding,
     GroundTruthItem,
+    Instance,
     Project,
     Read,
     Role,
@@ -24,22 +25,30 @@ def case_list_with_counts(cases: QuerySet[Case]) -> QuerySet[Case]:
     return cases.annotate(series_count=Count("series", distinct=True), instance_count=Count("series__instances"))
 
 
-def case_viewer_series(case: Case) -> list[dict]:
-    """What the viewer needs of a case's images: series with their instances in slice order, sagittal first
-    (the plane readers grade on)."""
+def case_viewer_series(case: Case, *, instances: QuerySet[Instance]) -> list[dict]:
+    """What the viewer needs of a case's images (``instances``: those the viewer may show, from
+    ``access.instances_visible_to``): series with their instances in slice order, sagittal first (the plane
+    readers grade on)."""
     order = {"sagittal": 0, "axial": 1}
     series = [
         {"id": s.pk, "plane": s.plane, "description": s.description,
          "instances": [{"id": i.pk, "url": f"/api/instances/{i.pk}/dicom", "rows": i.rows, "columns": i.columns}
                        for i in s.instances.all()]}
-        for s in case.series.prefetch_related("instances")
+        for s in case.series.prefetch_related(Prefetch("instances", queryset=instances))
     ]
     return sorted([s for s in series if s["instances"]], key=lambda s: order.get(s["plane"], 2))
 
 
-def case_detail(case: Case) -> Case:
-    """The case with its series and their instances in slice order, in three queries."""
-    return Case.objects.prefetch_related("series__instances").select_related("project").get(pk=case.pk)
+def case_detail(case: Case, *, instances: QuerySet[Instance]) -> Case:
+    """The case with its series and the given instances (those the user may see) in slice order, in three
+    queries."""
+    return (Case.objects.prefetch_related(Prefetch("series__instances", queryset=instances))
+            .select_related("project").get(pk=case.pk))
+
+
+def burned_in_pending(project: Project) -> QuerySet[Instance]:
+    return (Instance.objects.filter(series__case__project=project, burned_in=Instance.BurnedIn.PENDING)
+            .select_related("series").order_by("series__case_id", "series_id", "id"))
 
 
 # Reading ------------------------------------------------------------------------------------------------------

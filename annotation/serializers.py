@@ -34,6 +34,18 @@ class InstanceSerializer(serializers.ModelSerializer):
         return f"/api/instances/{instance.pk}/dicom"
 
 
+class BurnedInInstanceSerializer(serializers.ModelSerializer):
+    case = serializers.IntegerField(source="series.case_id", read_only=True)
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Instance
+        fields = ["id", "case", "series", "instance_number", "burned_in", "url"]
+
+    def get_url(self, instance) -> str:
+        return f"/api/instances/{instance.pk}/dicom"
+
+
 class SeriesSerializer(serializers.ModelSerializer):
     instances = InstanceSerializer(many=True, read_only=True)
 

@@ -85,7 +85,7 @@ def case_read(request, case_id):
         "caseId": case.pk,
         "schema": case.project.label_schema,
         "exhaustive": case.project.labelling_mode == case.project.LabellingMode.EXHAUSTIVE,
-        "series": selectors.case_viewer_series(case),
+        "series": selectors.case_viewer_series(case, instances=access.instances_visible_to(request.user)),
         "correctable": current is None or access.read_correction_refusal(current) is None,
     }
     return render(request, "frontend/case_read.html", _context(request, case=case, page=page))
@@ -103,7 +103,8 @@ def adjudication_detail(request, adjudication_id):
     page = {
         "adjudicationId": adjudication.pk,
         "schema": adjudication.case.project.label_schema,
-        "series": selectors.case_viewer_series(adjudication.case),
+        "series": selectors.case_viewer_series(adjudication.case,
+                                            instances=access.instances_visible_to(request.user)),
         "adjudication": adjudication_data(request.user, adjudication),
         "model": [],
     }

@@ -71,7 +71,8 @@ def study_session_read(request, session_id):
         "caseId": case.pk,
         "schema": case.project.label_schema,
         "exhaustive": case.project.labelling_mode == case.project.LabellingMode.EXHAUSTIVE,
-        "series": annotation_selectors.case_viewer_series(case),
+        "series": annotation_selectors.case_viewer_series(
+            case, instances=access.instances_visible_to(request.user)),
         "endpoints": {
             "open": f"/api/studies/sessions/{session.pk}/open/",
             "draft": f"/api/studies/sessions/{session.pk}/draft/",

@@ -76,11 +76,12 @@ class World:
     ml_password: str = ""
 
 
-def _instance_for(case: Case, dicom: bytes) -> Instance:
-    series = Series.objects.create(case=case, series_instance_uid=f"2.25.9{case.pk}", plane="sagittal")
-    instance = Instance(series=series, sop_instance_uid=f"2.25.8{case.pk}", sha256=hashlib.sha256(dicom).hexdigest(),
+def _instance_for(case: Case, dicom: bytes, uid_suffix: str = "") -> Instance:
+    series = Series.objects.create(case=case, series_instance_uid=f"2.25.9{case.pk}{uid_suffix}", plane="sagittal")
+    instance = Instance(series=series, sop_instance_uid=f"2.25.8{case.pk}{uid_suffix}",
+                        sha256=hashlib.sha256(dicom).hexdigest(),
                         size_bytes=len(dicom), transfer_syntax_uid="1.2.840.10008.1.2.1", rows=64, columns=64)
-    instance.file.save(f"matrix/{case.pk}.dcm", ContentFile(dicom), save=False)
+    instance.file.save(f"matrix/{case.pk}{uid_suffix}.dcm", ContentFile(dicom), save=False)
     instance.save()
     return instance
 
@@ -120,6 +121,10 @@ def world(db) -> World:
         services.case_assign(case=cases[name], user=users["reader_a"], role=Role.READER)
         services.case_assign(case=cases[name], user=users["reader_b"], role=Role.READER)
         services.case_assign(case=cases[name], user=users["senior"], role=Role.SENIOR)
+    # An image of the unread case held back for its burned-in review: its project's coordinators only.
+    held = _instance_for(cases["unread"], dicom, uid_suffix="9")
+    Instance.objects.filter(pk=held.pk).update(burned_in=Instance.BurnedIn.PENDING)
+    instances["burned_in"] = held
     # A reader who is senior of another case only: nothing of the six cases is theirs.
     services.case_assign(case=cases["carol_senior_case"], user=users["senior_elsewhere"], role=Role.SENIOR)
     services.case_assign(case=cases["carol_senior_case"], user=users["reader_a"], role=Role.READER)
@@ -269,7 +274,11 @@ ROUTES = {
     "api-model-findings": ("case", {"GET": lambda w, r, c: r != "anonymous"
                                     and access.model_findings_visible_to(_user(w, r), c)}),
     "case-read": ("case", {"GET": lambda w, r, c: r != "anonymous" and access.is_case_reader(_user(w, r), c)}),
-    "api-instance-dicom": ("instance", {"GET": lambda w, r, i: case_visible(w, r, i.series.case)}),
+    "api-instance-dicom": ("instance", {"GET": lambda w, r, i: case_visible(w, r, i.series.case) and (
+        i.burned_in != Instance.BurnedIn.PENDING or coordinates(w, r, i.series.case.project_id))}),
+    "api-burned-in": ("project", {"GET": project_coordinator}),
+    "api-burned-in-clear": ("instance", {"POST": lambda w, r, i: i.burned_in == Instance.BurnedIn.PENDING
+                                         and coordinates(w, r, i.series.case.project_id)}),
     # A read (of the double reading; reader-study reads are in the list too and never show here)
     "api-read": ("read", {"GET": lambda w, r, read: r != "anonymous" and read.context == ""
                           and access.reads_visible_to(_user(w, r), read.case).filter(pk=read.pk).exists()}),
@@ -331,7 +340,7 @@ def _world_objects(w: World, kind: str | None) -> list[tuple[str, object]]:
     if kind == "case":
         return [(name, w.cases[name]) for name in STATES + [OTHER]]
     if kind == "instance":
-        return [(name, w.instances[name]) for name in STATES + [OTHER]]
+        return [(name, w.instances[name]) for name in STATES + [OTHER, "burned_in"]]
     if kind == "read":
         return sorted(w.reads.items())
     if kind == "adjudication":

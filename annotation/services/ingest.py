@@ -77,9 +77,15 @@ def _expand(sources: Iterable[tuple[str, bytes, bool]]) -> Iterable[tuple[str, b
             yield name, content, from_container
 
 
-def dicom_check_all(sources: Iterable[tuple[str, bytes, bool]], *, site_code: str = "") -> tuple[list, list]:
+BURNED_IN_REFUSED = ("burned-in annotation (BurnedInAnnotation YES or a secondary-capture/screenshot image) may carry "
+                     "the patient's name on the pixels; this project does not accept such images")
+
+
+def dicom_check_all(sources: Iterable[tuple[str, bytes, bool]], *, site_code: str = "",
+                    accept_burned_in: bool = False) -> tuple[list, list]:
     """Parses and de-identifies every file; raises ImportRejected listing every bad file, else returns
-    (parsed instances, skipped (name, reason)). Nothing is written."""
+    (parsed instances, skipped (name, reason)). Nothing is written. A burned-in image is a bad file unless the
+    project accepts them (they are then stored held back for review)."""
     parsed: list[ParsedInstance] = []
     skipped: list[tuple[str, str]] = []
     errors: list[tuple[str, str]] = []
@@ -100,6 +106,8 @@ def dicom_check_all(sources: Iterable[tuple[str, bytes, bool]], *, site_code: st
                 continue
             if instance is None:
                 skipped.append((name, "DICOMDIR index"))
+            elif getattr(instance, "burned_in", False) and not accept_burned_in:
+                errors.append((name, BURNED_IN_REFUSED))
             else:
                 parsed.append(instance)
     except DicomRejected as rejection:  # the container itself (zip-slip, over-size archive, corrupt zip)
@@ -121,7 +129,7 @@ def case_import(
     stored; an instance whose (de-identified) SOP Instance UID the project already holds is counted as
     existing, not stored twice. Raises ImportRejected, with nothing stored, on bad input.
     """
-    parsed, skipped = dicom_check_all(sources, site_code=site_code)
+    parsed, skipped = dicom_check_all(sources, site_code=site_code, accept_burned_in=project.accept_burned_in)
     result = ImportResult(skipped=skipped)
     saved_files: list[str] = []
     try:
@@ -189,6 +197,7 @@ def _store(
                 file=stored_name,
                 sha256=hashlib.sha256(item.content).hexdigest(),
                 size_bytes=len(item.content),
+                burned_in=Instance.BurnedIn.PENDING if getattr(item, "burned_in", False) else Instance.BurnedIn.NONE,
                 **item.instance,
             )
         )
@@ -196,3 +205,16 @@ def _store(
     result.instances_created = len(new_instances)
     result.series_count = len(series_by_uid)
     return list(cases.values())
+
+
+@transaction.atomic
+def instance_burned_in_clear(*, instance: Instance, actor) -> Instance:
+    """A coordinator has looked at a held-back burned-in image and found nothing identifying on it: readers
+    see it from now on."""
+    updated = Instance.objects.filter(pk=instance.pk, burned_in=Instance.BurnedIn.PENDING).update(
+        burned_in=Instance.BurnedIn.CLEARED)
+    if not updated:
+        raise ValueError(f"instance {instance.pk} is not awaiting a burned-in review")
+    audit_log(actor=actor, action="burned_in_clear", target=instance, payload={"case": instance.series.case_id})
+    instance.refresh_from_db()
+    return instance
