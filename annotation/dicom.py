@@ -1,15 +1,15 @@
 """Reading, checking and de-identifying DICOM files before anything is stored.
 
-Pure pydicom/dicognito code with no database access, so that the ingest service can check a whole upload
+Pure pydicom code with no database access, so that the ingest service can check a whole upload
 first and store it only when every file passed (a rejected upload leaves nothing behind).
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import io
 import os
+import re
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -19,36 +19,13 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pydicom
-from dicognito.anonymizer import Anonymizer
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import MediaStorageDirectoryStorage
 
-# The basic confidentiality profile (PS3.15 E.1) removes free text and a few attributes that dicognito leaves
-# alone or only shifts; the birth date is removed outright rather than shifted.
-REMOVED_KEYWORDS = (
-    "PatientBirthDate",
-    "PatientBirthTime",
-    "ImageComments",
-    "StudyComments",
-    "PatientComments",
-    "AdditionalPatientHistory",
-    "RequestedProcedureComments",
-    "ImagingServiceRequestComments",
-    "InterpretationText",
-    "ContrastBolusAgent",
-    "DerivationDescription",
-    "PatientAddress",
-    "MilitaryRank",
-    "EthnicGroup",
-    "Occupation",
-    "OtherPatientNames",
-    "PatientMotherBirthName",
-    "ReferringPhysicianAddress",
-    "ReferringPhysicianTelephoneNumbers",
-    "ProtocolName",
-    "RequestAttributesSequence",
-)
-SEQUENCE_WORDS = ("STIR", "FLAIR", "T2", "T1", "PD")
+from annotation import deid
+
+SEQUENCE_WORDS = re.compile(r"(?<![A-Z0-9])(STIR|FLAIR|T2|T1|PD)")
+SCANNING_SEQUENCES = ("SE", "IR", "GR", "EP", "RM")  # the defined terms of ScanningSequence
 
 
 class DicomRejected(ValueError):
@@ -76,6 +53,7 @@ class ParsedInstance:
     study_date: date | None
     series: dict = field(default_factory=dict)
     instance: dict = field(default_factory=dict)
+    burned_in: bool = False  # pixels may show text (marked so, or a screenshot class): the ingest service decides
 
 
 def keyed_hash(salt: str, value: str, length: int = 32) -> str:
@@ -118,11 +96,31 @@ def slice_geometry(ds: pydicom.Dataset) -> tuple[str, float | None]:
 
 
 def sequence_name(ds: pydicom.Dataset) -> str:
-    text = " ".join(str(ds.get(k, "")) for k in ("SeriesDescription", "SequenceName")).upper()
-    for word in SEQUENCE_WORDS:
-        if word in text:
-            return word
-    return str(ds.get("ScanningSequence", ""))[:64]
+    """The weighting, from a closed vocabulary, so that it can be stored and shown after de-identification.
+
+    Read from the original header: its descriptions first (they are removed later), then the timing.
+    """
+    text = " ".join(str(ds.get(k, "")) for k in ("SeriesDescription", "ProtocolName", "SequenceName")).upper()
+    match = SEQUENCE_WORDS.search(text)
+    if match:
+        return match.group(1)
+    scanning = ds.get("ScanningSequence") or []
+    scanning = [str(v).strip().upper() for v in ([scanning] if isinstance(scanning, str) else scanning)]
+    repetition, echo = _float(ds.get("RepetitionTime")), _float(ds.get("EchoTime"))
+    inversion = _float(ds.get("InversionTime"))
+    if "IR" in scanning and inversion:
+        if inversion < 300:
+            return "STIR"
+        if inversion > 1500:
+            return "FLAIR"
+    if repetition and echo is not None:
+        if repetition < 1000 and echo < 30:
+            return "T1"
+        if repetition >= 2000 and echo >= 60:
+            return "T2"
+        if repetition >= 1500 and echo < 40:
+            return "PD"
+    return "/".join(v for v in scanning if v in SCANNING_SEQUENCES)
 
 
 def _check_pixels(ds: pydicom.Dataset, name: str) -> None:
@@ -146,10 +144,13 @@ def _check_pixels(ds: pydicom.Dataset, name: str) -> None:
         raise DicomRejected(name, f"pixel data truncated ({len(ds.PixelData)} of {expected} bytes)")
 
 
-def parse_and_deidentify(content: bytes, *, name: str, salt: str, site_code: str = "") -> ParsedInstance | None:
-    """Checks one file and returns it de-identified; None for a DICOMDIR (an index, not an image).
+def parse_and_deidentify(content: bytes, *, name: str, salt: str, site_code: str = "",
+                         safe_private_tags: frozenset[tuple[int, int]] = frozenset()) -> ParsedInstance | None:
+    """Checks one file and returns it de-identified (annotation.deid); None for a DICOMDIR (an index).
 
-    Raises DicomRejected for anything that is not a readable DICOM image.
+    Everything stored from the header is read after de-identification, except what is derived from the
+    original first: the plane, the weighting and from them the new SeriesDescription, the burned-in flag,
+    the patient key and the site. Raises DicomRejected for anything that is not a readable DICOM image.
     """
     try:
         ds = pydicom.dcmread(io.BytesIO(content))
@@ -167,8 +168,12 @@ def parse_and_deidentify(content: bytes, *, name: str, salt: str, site_code: str
     institution = str(ds.get("InstitutionName", "")).strip()
     site = site_code or (f"site-{keyed_hash(salt, institution, 6)}" if institution else "")
 
-    _deidentify(ds, salt=salt, patient_key=patient_key)
     plane, position = slice_geometry(ds)
+    sequence = sequence_name(ds)
+    burned_in = deid.burned_in(ds)
+    description = deid.derived_series_description(sequence, plane, str(ds.get("Modality", "")))
+    deid.deidentify(ds, salt=salt, patient_key=patient_key, series_description=description,
+                    safe_private_tags=safe_private_tags)
     spacing = ds.get("PixelSpacing") or [None, None]
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
@@ -185,9 +190,9 @@ def parse_and_deidentify(content: bytes, *, name: str, salt: str, site_code: str
         study_date=date(int(study_date[:4]), int(study_date[4:6]), int(study_date[6:8])) if study_date else None,
         series={
             "series_number": _int(ds.get("SeriesNumber")),
-            "description": str(ds.get("SeriesDescription", ""))[:128],
+            "description": description,
             "plane": plane,
-            "sequence": sequence_name(ds),
+            "sequence": sequence,
             "slice_thickness": _float(ds.get("SliceThickness")),
             "manufacturer": str(ds.get("Manufacturer", ""))[:64],
             "manufacturer_model": str(ds.get("ManufacturerModelName", ""))[:64],
@@ -206,26 +211,8 @@ def parse_and_deidentify(content: bytes, *, name: str, salt: str, site_code: str
             "window_center": _float(_first(ds.get("WindowCenter"))),
             "window_width": _float(_first(ds.get("WindowWidth"))),
         },
+        burned_in=burned_in,
     )
-
-
-@functools.lru_cache(maxsize=4)
-def _anonymizer(salt: str) -> Anonymizer:
-    # Seeded with the salt, dicognito maps each original UID, name and ID to the same replacement every time,
-    # which keeps re-imports idempotent and keeps the slices of one study together. Building one costs more
-    # than using it, and a seeded one holds no per-file state, so it is shared.
-    return Anonymizer(seed=salt)
-
-
-def _deidentify(ds: pydicom.Dataset, *, salt: str, patient_key: str) -> None:
-    _anonymizer(salt).anonymize(ds)
-    for keyword in REMOVED_KEYWORDS:
-        if keyword in ds:
-            del ds[keyword]
-    ds.remove_private_tags()
-    ds.PatientID = patient_key[:16]
-    ds.PatientName = f"ANON^{patient_key[:8]}"
-    ds.PatientIdentityRemoved = "YES"
 
 
 # Where uploads come from --------------------------------------------------------------------------------------
