@@ -279,7 +279,7 @@ def read_correction_refusal(read: Read) -> str | None:
     arrives or after the ground truth is final, never while the case awaits (or is in) adjudication: that would
     change what the senior is deciding."""
     if read.case.status == Case.Status.ADJUDICATION:
-        return "the case is being adjudicated; a correction is possible again once its ground truth is final"
+        return "this read cannot be corrected now; it can be again once the case's ground truth is final"
     return None
 
 

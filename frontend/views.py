@@ -80,13 +80,14 @@ def case_read(request, case_id):
     case = access.case_get_for(request.user, case_id)
     if not access.is_case_reader(request.user, case):
         raise Http404("no such case")
-    current = selectors.current_read_for(request.user, case)
     page = {
         "caseId": case.pk,
         "schema": case.project.label_schema,
         "exhaustive": case.project.labelling_mode == case.project.LabellingMode.EXHAUSTIVE,
         "series": selectors.case_viewer_series(case, instances=access.instances_visible_to(request.user)),
-        "correctable": current is None or access.read_correction_refusal(current) is None,
+        # Always offered: whether it may happen now is the server's answer to the click (409), so that opening a
+        # case does not tell its reader whether the two reads disagree.
+        "correctable": True,
     }
     return render(request, "frontend/case_read.html", _context(request, case=case, page=page))
 

@@ -45,7 +45,7 @@ def test_4_no_correction_while_the_case_awaits_adjudication(client, world):
     client.force_login(world.users["reader_a"])
     before = _counts()
     response = client.post(f"/api/reads/{read.pk}/correct/")
-    assert response.status_code == 409 and "adjudicat" in response.json()["detail"]
+    assert response.status_code == 409 and "ground truth is final" in response.json()["detail"]
     assert _counts() == before
     # A correction opened before the second read arrived cannot be submitted once the case awaits the senior:
     # submitting it used to delete the senior's open adjudication silently.
