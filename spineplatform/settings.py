@@ -176,6 +176,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True  # log-ins are in the audit trail (annotation.auth_audit); failures stay counted
+AXES_VERBOSE = False  # its start-up banner and per-request log lines drown the logs; the audit trail has log-ins
 AXES_LOCKOUT_CALLABLE = "spineplatform.lockout.lockout_response"
 # Behind N reverse proxies every request comes from the last proxy's address: with TRUSTED_PROXY_COUNT=N, the
 # client is the N-th X-Forwarded-For entry from the right (each proxy appends the address it was called from),
