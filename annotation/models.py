@@ -1,8 +1,19 @@
 """Cases, reads and ground truth: the ground floor that mlbackend and studies build on."""
+import re
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from annotation.schema import default_schema
+
+
+def validate_private_tags(value) -> None:
+    """A list of private attribute tags as "gggg,eeee" (hex, odd group: private)."""
+    if not isinstance(value, list) or not all(
+            isinstance(tag, str) and re.fullmatch(r"[0-9a-fA-F]{4},[0-9a-fA-F]{4}", tag) and int(tag[:4], 16) % 2
+            for tag in value):
+        raise ValidationError('safe private tags must be a list of "gggg,eeee" with an odd (private) group')
 
 
 class Role(models.TextChoices):
@@ -42,10 +53,17 @@ class Project(models.Model):
     accept_burned_in = models.BooleanField(
         default=False, help_text="Store images with burned-in annotation (or screenshots), held back from readers "
                                  "until a coordinator has reviewed them; otherwise such an upload is refused")
+    safe_private_tags = models.JSONField(
+        default=list, blank=True, validators=[validate_private_tags], help_text='Private attributes de-identification keeps, as "gggg,eeee" (e.g. '
+                                            'a vendor\'s b-value); every other private attribute is removed')
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self):
         return self.slug
+
+    @property
+    def safe_private_tag_set(self) -> frozenset[tuple[int, int]]:
+        return frozenset((int(tag[:4], 16), int(tag[5:], 16)) for tag in self.safe_private_tags)
 
 
 class ProjectMembership(models.Model):

@@ -82,7 +82,8 @@ BURNED_IN_REFUSED = ("burned-in annotation (BurnedInAnnotation YES or a secondar
 
 
 def dicom_check_all(sources: Iterable[tuple[str, bytes, bool]], *, site_code: str = "",
-                    accept_burned_in: bool = False) -> tuple[list, list]:
+                    accept_burned_in: bool = False,
+                    safe_private_tags: frozenset[tuple[int, int]] = frozenset()) -> tuple[list, list]:
     """Parses and de-identifies every file; raises ImportRejected listing every bad file, else returns
     (parsed instances, skipped (name, reason)). Nothing is written. A burned-in image is a bad file unless the
     project accepts them (they are then stored held back for review)."""
@@ -100,7 +101,8 @@ def dicom_check_all(sources: Iterable[tuple[str, bytes, bool]], *, site_code: st
                 skipped.append((name, "not a DICOM file"))
                 continue
             try:
-                instance = parse_and_deidentify(content, name=name, salt=settings.DEID_SALT, site_code=site_code)
+                instance = parse_and_deidentify(content, name=name, salt=settings.DEID_SALT, site_code=site_code,
+                                                safe_private_tags=safe_private_tags)
             except DicomRejected as rejection:
                 errors.append((rejection.name, rejection.reason))
                 continue
@@ -129,7 +131,8 @@ def case_import(
     stored; an instance whose (de-identified) SOP Instance UID the project already holds is counted as
     existing, not stored twice. Raises ImportRejected, with nothing stored, on bad input.
     """
-    parsed, skipped = dicom_check_all(sources, site_code=site_code, accept_burned_in=project.accept_burned_in)
+    parsed, skipped = dicom_check_all(sources, site_code=site_code, accept_burned_in=project.accept_burned_in,
+                                      safe_private_tags=project.safe_private_tag_set)
     result = ImportResult(skipped=skipped)
     saved_files: list[str] = []
     try:

@@ -69,3 +69,29 @@ def test_accepted_burned_in_images_are_held_back_from_readers_until_cleared(clie
 
     client.force_login(reader)
     assert client.get(f"/api/instances/{instance.pk}/dicom").status_code == 200
+
+
+def test_a_projects_safe_private_tags_survive_de_identification_and_nothing_else_private(client, coordinator,
+                                                                                         project):
+    from django.core.exceptions import ValidationError
+
+    from annotation.models import validate_private_tags
+
+    ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    block = ds.private_block(0x0019, "SPINEREAD TEST", create=True)
+    block.add_new(0x0C, "DS", "1000")      # (0019,xx0C): kept
+    block.add_new(0x0D, "LO", "PHI-PRIVATE-NAME")  # (0019,xx0D): removed
+    creator_element = block.block_start >> 8 & 0xFF
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    project.safe_private_tags = ["0019,0010", f"0019,{creator_element:02x}0c"]
+    project.full_clean()
+    project.save()
+
+    assert upload(client, coordinator, ("private.dcm", buffer.getvalue())).status_code == 201
+    stored = Instance.objects.get().file.open("rb").read()
+    kept = pydicom.dcmread(io.BytesIO(stored))
+    assert kept[0x0019, creator_element << 8 | 0x0C].value == "1000"
+    assert (0x0019, creator_element << 8 | 0x0D) not in kept and b"PHI-PRIVATE-NAME" not in stored
+    with pytest.raises(ValidationError):
+        validate_private_tags(["0008,0020"])  # a public attribute is not a private tag
