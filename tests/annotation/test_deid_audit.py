@@ -114,3 +114,11 @@ def test_copied_header_fields_and_missing_files_are_reported(project, corpus):
         f"series {series.pk} (case {series.case_id}): sequence 'PHI-SEQ-7731' is free text, not a sequence code",
         f"instance {instance.pk} (case {series.case_id}): stored file {instance.file.name} is missing",
     ]
+
+
+@pytest.mark.django_db
+def test_audit_reads_rows_in_three_queries_however_many_files(project, corpus, django_assert_num_queries):
+    _import(project, corpus)
+    with django_assert_num_queries(3):  # cases, series, instances with their series, case and project
+        report = audit_storage()
+    assert (report.files, report.clean) == (7, True)
