@@ -60,7 +60,7 @@ SECONDARY_CAPTURE_CLASSES = frozenset({
 })
 STANDARD_CODING_SCHEMES = frozenset({"DCM", "SCT", "SRT", "LN", "UCUM", "FMA", "RADLEX", "NCIt", "UMLS"})
 DERIVED_DESCRIPTION = re.compile(
-    r"((STIR|FLAIR|T2|T1|PD|(SE|IR|GR|EP|RM)(/(SE|IR|GR|EP|RM))*|[A-Z]{2,4}) )?(sagittal|coronal|axial|other)")
+    r"((STIR|FLAIR|T2|T1|PD|SE|IR|GR|EP|RM|[A-Z]{2,4}) )?(sagittal|coronal|axial|other)")
 PSEUDONYM_ID = re.compile(r"[0-9a-f]{16}")
 PSEUDONYM_NAME = re.compile(r"ANON\^[0-9a-f]{8}")
 
@@ -98,6 +98,7 @@ def _table_actions() -> tuple[dict[int, str], list[tuple[int, int, int, int, str
         0x00181030: "X",  # ProtocolName: free text, although the table allows a dummy
         0x00020000: "K",  # file meta group length: written by pydicom itself
         0x00020016: "X", 0x00020017: "X", 0x00020018: "X",  # file meta AE titles name the sending site
+        0x00020100: "X", 0x00020102: "X",  # file meta private information
     })
     return actions, masks
 
@@ -157,11 +158,14 @@ def _shift(value: str, days: int, vr: str) -> str:
     return shifted.strftime("%Y%m%d") + (value[8:] if vr == "DT" else "")
 
 
-def _age(value: str) -> str:
-    value = str(value).strip().upper()
-    if len(value) == 4 and value[:3].isdigit() and value[3] == "Y" and int(value[:3]) > 89:
+def _age(value) -> str:
+    """Ages over 89 years become 090Y (they identify); anything that is not an age string is dropped."""
+    match = re.fullmatch(r"(\d{1,3})([DWMY])", str(value).strip().upper())
+    if not match:
+        return ""
+    if match.group(2) == "Y" and int(match.group(1)) > 89:
         return MAX_AGE
-    return value
+    return f"{int(match.group(1)):03d}{match.group(2)}"
 
 
 def burned_in(ds: Dataset) -> bool:
@@ -324,8 +328,9 @@ def _audit_element(item: Dataset, tag: int, path: str, in_request: bool, safe: f
     element = item[tag]
     vr, value = element.VR, element.value
     if action == "AGE":
-        over = value and _age(value) == MAX_AGE and str(value).strip().upper() != MAX_AGE
-        return f"{_name(tag)} {value} over {MAX_AGE} {_where(path)}" if over else None
+        if value and _age(value) == MAX_AGE and str(value).strip().upper() != MAX_AGE:
+            return f"{_name(tag)} {value} over {MAX_AGE} {_where(path)}"
+        return f"{_name(tag)} {value!r} is not an age {_where(path)}" if value and not _age(value) else None
     if vr == "SQ":
         return f"{_name(tag)} holds {len(value)} item(s) {_where(path)}" if value else None
     if vr in ("DA", "DT", "TM"):

@@ -25,7 +25,7 @@ from pydicom.uid import MediaStorageDirectoryStorage
 from annotation import deid
 
 SEQUENCE_WORDS = re.compile(r"(?<![A-Z0-9])(STIR|FLAIR|T2|T1|PD)")
-SCANNING_SEQUENCES = ("SE", "IR", "GR", "EP", "RM")  # the defined terms of ScanningSequence
+SCANNING_SEQUENCES = ("IR", "EP", "GR", "SE", "RM")  # ScanningSequence's defined terms, most telling first
 
 
 class DicomRejected(ValueError):
@@ -120,7 +120,7 @@ def sequence_name(ds: pydicom.Dataset) -> str:
             return "T2"
         if repetition >= 1500 and echo < 40:
             return "PD"
-    return "/".join(v for v in scanning if v in SCANNING_SEQUENCES)
+    return next((term for term in SCANNING_SEQUENCES if term in scanning), "")
 
 
 def _check_pixels(ds: pydicom.Dataset, name: str) -> None:
