@@ -15,9 +15,9 @@ in one walk over the dataset, its file meta and every sequence item at any depth
   names are shifted back by a per-patient keyed number of days; times of day are kept (the shift is whole
   days). The birth date and time are removed outright.
 - Clean Descriptors (113105), applied by removal rather than cleaning since free text can't be reviewed:
-  every *Description, *Comments, *Notes, *Narrative, ProtocolName, and CodeMeaning inside request, procedure
-  or reason sequences or of a non-standard coding scheme, at any depth. The caller puts back a
-  SeriesDescription derived from the image ("T2 sagittal").
+  every *Description, *Comments, *Notes, *Narrative, ProtocolName, and CodeMeaning inside request,
+  procedure, protocol or reason sequences or of a non-standard coding scheme, at any depth. The caller puts
+  back a SeriesDescription derived from the image ("T2 sagittal").
 - Retain Patient Characteristics (113108), partly: PatientAge (capped at 090Y) and PatientSex are kept for
   grading degeneration; size, weight, ethnic group and the rest stay removed.
 - Private attributes are removed at every depth unless their (group, element) is on a safe list.
@@ -67,7 +67,7 @@ PSEUDONYM_NAME = re.compile(r"ANON\^[0-9a-f]{8}")
 _CODE_MEANING = 0x00080104
 _SERIES_DESCRIPTION = 0x0008103E
 _PATIENT_ID, _PATIENT_NAME = 0x00100020, 0x00100010
-_REQUEST_CONTEXT = re.compile(r"Request|Procedure|Reason|Admitting|Diagnos|Visit|Order|Indication|History")
+_REQUEST_CONTEXT = re.compile(r"Request|Procedure|Protocol|Reason|Admitting|Diagnos|Visit|Order|Indication|History")
 _DESCRIPTOR = re.compile(r"(Description|Comments?|Notes|Narrative)$")
 _TEXT_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT"})
 _BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
