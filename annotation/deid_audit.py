@@ -67,8 +67,8 @@ class AuditReport:
 
 
 def safe_private_tags_for(project: Project | None) -> frozenset:
-    """The private tags a project keeps. No project declares any yet, so every private tag is a violation."""
-    return frozenset()
+    """The private tags a project keeps (``Project.safe_private_tags``); without a project, none."""
+    return project.safe_private_tag_set if project is not None else frozenset()
 
 
 def audit_storage(*, project: Project | None = None) -> AuditReport:

@@ -14,6 +14,28 @@ def media_root(tmp_path, settings):
     return settings.MEDIA_ROOT
 
 
+@pytest.fixture(autouse=True)
+def deid_audit_after_imports(request, media_root):
+    """Every test that stored DICOM ends with the de-identification audit of everything it stored (the
+    `deid_audit` command's check): no file or copied header field may hold what the profile removes."""
+    names = set(request.fixturenames)
+    marker = request.node.get_closest_marker("django_db")
+    transactional = bool({"transactional_db", "live_server"} & names) or bool(
+        marker and marker.kwargs.get("transaction"))
+    if not (marker or {"db", "transactional_db", "live_server"} & names) or request.node.get_closest_marker(
+            "raw_storage"):
+        yield
+        return
+    request.getfixturevalue("transactional_db" if transactional else "db")  # torn down after this check
+    yield
+    from annotation.deid_audit import audit_storage
+    from annotation.models import Instance
+
+    if Instance.objects.exists():
+        report = audit_storage()
+        assert report.clean, "\n".join(str(v) for v in report.violations[:20])
+
+
 def make_user(username: str, role: str | None, **profile):
     user = get_user_model().objects.create_user(username=username, password="pw-" + username)
     if role:

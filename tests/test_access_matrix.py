@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -24,6 +25,7 @@ from pydicom.data import get_testdata_file
 
 import access
 from annotation import services
+from annotation.dicom import parse_and_deidentify
 from annotation.models import (
     Adjudication,
     Assignment,
@@ -111,7 +113,8 @@ def world(db) -> World:
     project = services.project_create(slug="trusted", name="Trusted", actor=users["coordinator"],
                                       labelling_mode="positive_only")
     elsewhere = services.project_create(slug="elsewhere", name="Elsewhere", actor=users["other_coordinator"])
-    dicom = open(get_testdata_file("MR_small.dcm"), "rb").read()
+    dicom = parse_and_deidentify(open(get_testdata_file("MR_small.dcm"), "rb").read(), name="MR_small.dcm",
+                                 salt=settings.DEID_SALT).content
     cases, instances = {}, {}
     for number, name in enumerate(STATES + [OTHER, "carol_senior_case"]):
         cases[name] = Case.objects.create(project=elsewhere if name == OTHER else project,

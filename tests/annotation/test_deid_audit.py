@@ -55,6 +55,7 @@ def test_a_clean_import_reports_nothing_and_exits_zero(project, corpus):
 
 
 @pytest.mark.django_db
+@pytest.mark.raw_storage  # plants PHI on purpose
 def test_a_stored_file_with_phi_is_reported_and_the_command_fails(project, corpus):
     _import(project, corpus)
     raw = _raw_instance(project, corpus["files"][0])
@@ -85,6 +86,7 @@ def test_a_stored_file_with_phi_is_reported_and_the_command_fails(project, corpu
 
 
 @pytest.mark.django_db
+@pytest.mark.raw_storage  # plants PHI on purpose
 def test_project_option_audits_that_project_only(coordinator, project, corpus):
     other = services.project_create(slug="cervical", name="Cervical", actor=coordinator)
     _import(project, corpus)
@@ -100,6 +102,7 @@ def test_project_option_audits_that_project_only(coordinator, project, corpus):
 
 
 @pytest.mark.django_db
+@pytest.mark.raw_storage  # plants PHI on purpose
 def test_copied_header_fields_and_missing_files_are_reported(project, corpus):
     _import(project, corpus)
     series = Series.objects.filter(plane="sagittal").get()
