@@ -71,6 +71,7 @@ def api_world(db, coordinator, reader, other_reader):
     draft_case = Case.objects.get(pk=imported.case_ids[0])
     services.case_assign(case=draft_case, user=reader, role=Role.READER, actor=coordinator)
     draft = services.read_open(case=draft_case, reader=reader)
+    dicom = Instance.objects.get(series__case=draft_case).file.open("rb").read()  # de-identified, as stored
 
     disputed, disputed_image = _case_with_image(project, 1, dicom)
     senior = make_user("senior1", Role.SENIOR)
