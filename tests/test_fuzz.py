@@ -131,6 +131,7 @@ def call_as(role: str, case, api_world) -> None:
         case.path_parameters = {name: ids.get(name, value) for name, value in case.path_parameters.items()}
     response = case.call(headers={"Authorization": api_world["auth"][role]})
     case.validate_response(response, checks=[not_a_server_error])
+    assert response.status_code < 500, (case.method, case.formatted_path, response.status_code)
 
 
 FUZZ_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=not os.environ.get("FUZZ_RANDOM"),
