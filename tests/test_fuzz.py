@@ -25,11 +25,10 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
 
 from annotation import services
-from annotation.models import Adjudication, Case, GroundTruthItem, Instance, Role, Series
-from annotation.schema import LUMBAR_LEVELS
+from annotation.models import Adjudication, Case, Instance, Role, Series
 from studies.models import StudySession
-from studies.services import study_create
 from tests.conftest import make_user
+from tests.factories import unaided_study_of_one_case
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "6"))
 CONFIG = SchemathesisConfig.from_dict({
@@ -82,13 +81,7 @@ def api_world(db, coordinator, reader, other_reader):
     adjudication = Adjudication.objects.get(case=disputed)
 
     truth_case, _ = _case_with_image(project, 2, dicom)
-    GroundTruthItem.objects.bulk_create([
-        GroundTruthItem(case=truth_case, disc_level=level, finding_type="pfirrmann", value="3",
-                        provenance=GroundTruthItem.Provenance.IMPORTED) for level in LUMBAR_LEVELS])
-    Case.objects.filter(pk=truth_case.pk).update(status=Case.Status.GROUND_TRUTH)
-    study_reader = make_user("studyreader", Role.READER)
-    study = study_create(project=project, name="Fuzz study", case_ids=[truth_case.pk], readers=[study_reader],
-                         design="unaided", washout_days=0, actor=coordinator)
+    study, _reader = unaided_study_of_one_case(case=truth_case, name="Fuzz study", coordinator=coordinator)
     return {
         "ids": {"slug": project.slug, "case_id": draft_case.pk, "read_id": draft.pk,
                 "instance_id": draft_case.series.first().instances.first().pk, "adjudication_id": adjudication.pk,

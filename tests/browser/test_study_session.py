@@ -4,13 +4,12 @@ import pytest
 
 from annotation import services
 from annotation.dicom import path_sources
-from annotation.models import Case, GroundTruthItem, Read, Role
+from annotation.models import Case, GroundTruthItem, Read
 from annotation.schema import LUMBAR_LEVELS
 from studies.models import StudySession
-from studies.services import study_create
 from tests.browser.conftest import ARTIFACTS, log_in
 from tests.browser.test_reading_flow import canvas_stats
-from tests.conftest import make_user
+from tests.factories import unaided_study_of_one_case
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -21,13 +20,7 @@ def test_a_study_reader_reads_an_unaided_session_in_the_browser(browser, live_se
     generate_phantoms(n_cases=1, out_dir=tmp_path / "phantoms", seed=5)
     result = services.case_import(project=project, sources=path_sources(tmp_path / "phantoms", max_file_bytes=10**8))
     case = Case.objects.get(pk=result.case_ids[0])
-    GroundTruthItem.objects.bulk_create([
-        GroundTruthItem(case=case, disc_level=level, finding_type="pfirrmann", value="3",
-                        provenance=GroundTruthItem.Provenance.IMPORTED) for level in LUMBAR_LEVELS])
-    Case.objects.filter(pk=case.pk).update(status=Case.Status.GROUND_TRUTH)
-    reader = make_user("studyreader", Role.READER)
-    study = study_create(project=project, name="Pfirrmann study", case_ids=[case.pk], readers=[reader],
-                         design="unaided", washout_days=0, actor=coordinator)
+    study, reader = unaided_study_of_one_case(case=case, name="Pfirrmann study", coordinator=coordinator)
     session = StudySession.objects.get(study=study)
 
     page = log_in(browser, live_server, "studyreader")
