@@ -3,7 +3,8 @@
 Pure Python (numpy/scipy, no Django), so the rules are unit-tested on plain data. A read is a list of
 `ReadItem`s: a value for a (disc level, finding) with no box, or a box on one image tied to a level and
 finding. Values agree when equal; boxes of the same level and finding on the same image are paired one-to-one
-by IoU (Hungarian matching, maximising total IoU) and agree when the pair's IoU reaches the project threshold.
+by the project's matching rule at its IoU threshold (geometry.match_boxes: most pairs, then largest total IoU)
+and a matched pair agrees.
 Value disagreements and box disagreements are separate items, so the senior decides each once.
 """
 from __future__ import annotations
@@ -11,10 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-import numpy as np
-from scipy.optimize import linear_sum_assignment
-
-Box = tuple[float, float, float, float]
+from geometry import Box, box_mean, match_boxes
 
 
 @dataclass(frozen=True)
@@ -49,36 +47,6 @@ class DisagreementItem:
 class Comparison:
     agreed: list[AgreedItem]
     disagreements: list[DisagreementItem]
-
-
-def box_iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
-    """IoU of every box in a (n x 4, x0 y0 x1 y1) with every box in b (m x 4)."""
-    if len(boxes_a) == 0 or len(boxes_b) == 0:
-        return np.zeros((len(boxes_a), len(boxes_b)))
-    x0 = np.maximum(boxes_a[:, None, 0], boxes_b[None, :, 0])
-    y0 = np.maximum(boxes_a[:, None, 1], boxes_b[None, :, 1])
-    x1 = np.minimum(boxes_a[:, None, 2], boxes_b[None, :, 2])
-    y1 = np.minimum(boxes_a[:, None, 3], boxes_b[None, :, 3])
-    intersection = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area_a = (boxes_a[:, 2] - boxes_a[:, 0]) * (boxes_a[:, 3] - boxes_a[:, 1])
-    area_b = (boxes_b[:, 2] - boxes_b[:, 0]) * (boxes_b[:, 3] - boxes_b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - intersection
-    return np.where(union > 0, intersection / np.where(union > 0, union, 1), 0.0)
-
-
-def match_boxes(boxes_a: list[Box], boxes_b: list[Box], iou_threshold: float) -> tuple[list, list, list]:
-    """One-to-one pairs (i, j) with IoU >= threshold, maximising total IoU; then the unmatched of a and of b."""
-    iou = box_iou_matrix(np.asarray(boxes_a, float).reshape(-1, 4), np.asarray(boxes_b, float).reshape(-1, 4))
-    pairs = []
-    if iou.size:
-        rows, cols = linear_sum_assignment(-iou)
-        pairs = [(i, j) for i, j in zip(rows, cols) if iou[i, j] >= iou_threshold]
-    matched_a, matched_b = {i for i, _ in pairs}, {j for _, j in pairs}
-    return (
-        pairs,
-        [i for i in range(len(boxes_a)) if i not in matched_a],
-        [j for j in range(len(boxes_b)) if j not in matched_b],
-    )
 
 
 def compare_reads(
@@ -121,17 +89,17 @@ def compare_reads(
     for key in sorted(set(boxes_a) | set(boxes_b), key=lambda k: (k[0], k[1], k[2] or 0)):
         level, finding, instance_id = key
         items_a, items_b = boxes_a.get(key, []), boxes_b.get(key, [])
-        pairs, only_a, only_b = match_boxes([i.box for i in items_a], [i.box for i in items_b], iou_threshold)
-        for i, j in pairs:
-            box = tuple(float(v) for v in (np.asarray(items_a[i].box) + np.asarray(items_b[j].box)) / 2)
+        matching = match_boxes([i.box for i in items_a], [i.box for i in items_b], iou_threshold)
+        for i, j in matching.pairs:
+            box = box_mean(items_a[i].box, items_b[j].box)
             # Boxes agree on where; if their values differ, the value item above carries that disagreement and
             # the ground truth box takes the final value ("" until then).
             value = items_a[i].value if items_a[i].value == items_b[j].value else ""
             agreed.append(AgreedItem(level, finding, value, instance_id, box))
-        for i in only_a:
+        for i in matching.unmatched_a:
             disagreements.append(DisagreementItem("box", level, finding, value_a=items_a[i].value,
                                                   instance_id=instance_id, box_a=items_a[i].box))
-        for j in only_b:
+        for j in matching.unmatched_b:
             disagreements.append(DisagreementItem("box", level, finding, value_b=items_b[j].value,
                                                   instance_id=instance_id, box_b=items_b[j].box))
     return Comparison(agreed=agreed, disagreements=disagreements)

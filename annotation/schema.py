@@ -27,6 +27,8 @@ DEFAULT_SCHEMA: dict = {
             "planes": ["sagittal"],
             # Every disc has a grade, so every grade is a detector class.
             "classes": {"1": "disc_p1", "2": "disc_p2", "3": "disc_p3", "4": "disc_p4", "5": "disc_p5"},
+            "positive_from": "4",
+            "rare_values": ["1", "5"],
         },
         {
             "name": "herniation",
@@ -40,6 +42,8 @@ DEFAULT_SCHEMA: dict = {
                 "extrusion": "herniation_extrusion",
                 "sequestration": "herniation_sequestration",
             },
+            # A bulge is not a herniation (design.md).
+            "positive_from": "protrusion",
         },
         {
             "name": "hiz",
@@ -48,6 +52,7 @@ DEFAULT_SCHEMA: dict = {
             "scale": "binary",
             "planes": ["sagittal", "axial"],
             "classes": {"present": "hiz"},
+            "rare_values": ["present"],
         },
         {
             "name": "schmorl",
@@ -56,6 +61,7 @@ DEFAULT_SCHEMA: dict = {
             "scale": "binary",
             "planes": ["sagittal"],
             "classes": {"present": "schmorl"},
+            "rare_values": ["present"],
         },
         {
             "name": "listhesis",
@@ -64,6 +70,8 @@ DEFAULT_SCHEMA: dict = {
             "scale": "ordinal",
             "planes": ["sagittal"],
             "classes": {"1": "listhesis", "2": "listhesis", "3": "listhesis", "4": "listhesis"},
+            "positive_from": "1",
+            "rare_values": ["1", "2", "3", "4"],
         },
     ],
 }
@@ -75,10 +83,42 @@ class SchemaError(ValueError):
 
 @dataclass(frozen=True)
 class FindingSpec:
+    """What the rest of the project may know about one finding of a schema."""
+
     name: str
     values: tuple[str, ...]
     scale: str
     classes: dict
+    label: str = ""
+    planes: tuple[str, ...] = ("sagittal",)
+    negative: str | None = None
+    positive_from: str = ""
+    rare_values: tuple[str, ...] = ()
+
+
+def _template_finding(name: str) -> dict:
+    # Projects created before a key existed read its default from the template finding of the same name.
+    return next((f for f in DEFAULT_SCHEMA["findings"] if f["name"] == name), {})
+
+
+def _spec(finding: dict) -> FindingSpec:
+    values, classes = tuple(finding["values"]), dict(finding.get("classes", {}))
+    template = _template_finding(finding["name"])
+    positive_from = finding.get("positive_from") or template.get("positive_from")
+    if positive_from not in values:
+        # Binary findings (and any finding that does not say) count from their second value.
+        positive_from = values[1] if len(values) > 1 else values[0]
+    rare = finding.get("rare_values", template.get("rare_values", ()))
+    return FindingSpec(
+        name=finding["name"], values=values, scale=finding["scale"], classes=classes,
+        label=finding.get("label") or finding["name"],
+        planes=tuple(finding.get("planes") or ("sagittal",)),
+        # A first value with no detector class is the negative one (none, absent, 0): what an unannotated finding
+        # means in a positive-only project. Pfirrmann has none, so a missing grade stays missing.
+        negative=values[0] if values[0] not in classes else None,
+        positive_from=positive_from,
+        rare_values=tuple(v for v in rare if v in values),
+    )
 
 
 def default_schema() -> dict:
@@ -113,9 +153,42 @@ def schema_validate(schema: dict) -> dict:
 
 
 def finding_specs(schema: dict) -> dict[str, FindingSpec]:
+    return {f["name"]: _spec(f) for f in schema["findings"]}
+
+
+def negative_values(schema: dict) -> dict[str, str]:
+    """{finding: the value an unannotated finding stands for}, for the findings that have one."""
+    return {name: spec.negative for name, spec in finding_specs(schema).items() if spec.negative is not None}
+
+
+def rare_findings(schema: dict) -> set[tuple[str, str]]:
+    """(finding, value) pairs the published datasets lack, which active learning seeks out."""
+    return {(name, value) for name, spec in finding_specs(schema).items() for value in spec.rare_values}
+
+
+def anchor_finding(schema: dict) -> str | None:
+    """The finding every value of which has a detector class (the disc itself: Pfirrmann)."""
+    for name, spec in finding_specs(schema).items():
+        if spec.classes and set(spec.classes) == set(spec.values):
+            return name
+    return None
+
+
+def findings_on_plane(schema: dict, plane: str) -> list[str]:
+    """The findings read on a plane ("sagittal" or "axial"), in schema order."""
+    return [name for name, spec in finding_specs(schema).items() if plane in spec.planes]
+
+
+def schema_for_page(schema: dict) -> dict:
+    """The schema as the browser gets it in the page payload: every rule the reading page needs, decided here."""
+    specs = finding_specs(schema)
     return {
-        f["name"]: FindingSpec(f["name"], tuple(f["values"]), f["scale"], dict(f.get("classes", {})))
-        for f in schema["findings"]
+        "version": schema.get("version", SCHEMA_VERSION),
+        "levels": list(schema["levels"]),
+        "anchor": anchor_finding(schema),
+        "findings": [{"name": s.name, "label": s.label, "values": list(s.values), "scale": s.scale,
+                      "planes": list(s.planes), "negative": s.negative, "classes": s.classes}
+                     for s in specs.values()],
     }
 
 

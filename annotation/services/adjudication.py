@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import access
+from geometry import box_inside
 from annotation.models import Adjudication, AdjudicationItem, Case, GroundTruthItem, box_fields
 from annotation.schema import SchemaError, finding_validate
 from annotation.services.audit import audit_log
@@ -50,9 +51,8 @@ def _decided(item: AdjudicationItem, decision: DecisionInput, schema: dict) -> t
         return value, None
     if decision.box is None:
         return value, None  # the senior's own decision may be "no box here"
-    x0, y0, x1, y1 = decision.box
     instance = item.instance
-    if not (0 <= x0 < x1 <= instance.columns and 0 <= y0 < y1 <= instance.rows):
+    if not box_inside(decision.box, instance.columns, instance.rows):
         raise ReadingError(f"item {item.pk}: box {list(decision.box)} is not inside the image")
     return value, list(decision.box)
 

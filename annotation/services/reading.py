@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import access
+from geometry import box_inside
 from annotation.agreement import ReadItem, compare_reads
 from annotation.models import (
     Adjudication,
@@ -22,7 +23,7 @@ from annotation.models import (
     Source,
     box_fields,
 )
-from annotation.schema import SchemaError, finding_specs, finding_validate
+from annotation.schema import SchemaError, finding_specs, finding_validate, negative_values
 from annotation.services.audit import audit_log
 
 # Time on task may grow by at most the wall-clock time since the last save plus this much, so that a buggy or
@@ -95,8 +96,7 @@ def _validated_findings(case: Case, findings: list[FindingInput], *, context: st
             instance = instances.get(finding.instance_id)
             if instance is None:
                 raise ReadingError(f"{where}: a box needs an image of this case")
-            x0, y0, x1, y1 = box
-            if not (0 <= x0 < x1 <= instance.columns and 0 <= y0 < y1 <= instance.rows):
+            if not box_inside(box, instance.columns, instance.rows):
                 raise ReadingError(
                     f"{where}: box {list(box)} is not inside the {instance.columns}x{instance.rows} image"
                 )
@@ -273,12 +273,9 @@ def case_evaluate_agreement(*, case: Case) -> Adjudication | None:
     if len(reads) < 2:
         return None
     project = case.project
-    negatives = {}
-    if project.labelling_mode == project.LabellingMode.POSITIVE_ONLY:
-        # A first value with no detector class is the negative one (none, absent, 0): what an unannotated
-        # finding means in a positive-only project. Pfirrmann has none, so a missing grade stays missing.
-        negatives = {name: spec.values[0] for name, spec in finding_specs(project.label_schema).items()
-                     if spec.values[0] not in spec.classes}
+    # In a positive-only project an unannotated finding stands for its negative value (the schema says which).
+    positive_only = project.labelling_mode == project.LabellingMode.POSITIVE_ONLY
+    negatives = negative_values(project.label_schema) if positive_only else {}
     comparison = compare_reads(read_items(reads[0]), read_items(reads[1]),
                                iou_threshold=project.box_iou_threshold, negative_values=negatives)
     # A correction re-runs the comparison: what an earlier run wrote is replaced.

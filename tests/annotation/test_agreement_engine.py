@@ -1,8 +1,7 @@
 """The agreement engine on plain data: values, boxes, Hungarian matching, positive-only mode."""
-import numpy as np
 import pytest
 
-from annotation.agreement import ReadItem, box_iou_matrix, compare_reads, match_boxes
+from annotation.agreement import ReadItem, compare_reads
 
 
 def grades(**levels):
@@ -55,16 +54,3 @@ def test_threshold_is_the_projects_setting():
     b = [ReadItem("L4/L5", "schmorl", "present", 1, (3, 0, 13, 10))]  # IoU 7/13 = 0.538
     assert compare_reads(a, b, iou_threshold=0.5).disagreements == []
     assert len(compare_reads(a, b, iou_threshold=0.6).disagreements) == 2
-
-
-def test_hungarian_matching_beats_greedy():
-    # Greedy by best IoU would pair a0-b0 (0.68) and leave a1 unmatched; the optimal pairing matches both.
-    boxes_a = [(0, 0, 10, 10), (5, 0, 15, 10)]
-    boxes_b = [(3, 0, 13, 10), (-2, 0, 8, 10)]
-    pairs, only_a, only_b = match_boxes(boxes_a, boxes_b, 0.5)
-    assert sorted(pairs) == [(0, 1), (1, 0)] and only_a == only_b == []
-
-
-def test_iou_matrix_against_hand_computed_values():
-    iou = box_iou_matrix(np.array([[0, 0, 10, 10]]), np.array([[5, 5, 15, 15], [20, 20, 30, 30], [0, 0, 10, 10]]))
-    assert iou == pytest.approx(np.array([[25 / 175, 0.0, 1.0]]))
