@@ -27,17 +27,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from annotation.models import (
-    Adjudication,
-    Assignment,
-    Case,
-    Finding,
-    GroundTruthItem,
-    Instance,
-    Project,
-    ProjectMembership,
-    Read,
-    Role,
-    Source,
+    Adjudication, Assignment, Case, Finding, GroundTruthItem, Instance, Project, ProjectMembership, Read, Role, Source
 )
 from studies.models import Arm, ReaderStudy, StudySession
 

@@ -11,23 +11,10 @@ import access
 from annotation import selectors, services
 from annotation.models import Case, Read
 from annotation.serializers import (
-    AdjudicationListSerializer,
-    AdjudicationSerializer,
-    BalancedAssignSerializer,
-    BurnedInInstanceSerializer,
-    DraftReceiptSerializer,
-    CaseDetailSerializer,
-    CaseListSerializer,
-    DicomUploadSerializer,
-    ImportResultSerializer,
-    FindingSerializer,
-    GroundTruthSerializer,
-    ProjectSerializer,
-    ReadInputSerializer,
-    ReadSerializer,
-    ReassignSerializer,
-    ResolveSerializer,
-    WorklistRowSerializer,
+    AdjudicationListSerializer, AdjudicationSerializer, BalancedAssignSerializer, BurnedInInstanceSerializer,
+    DraftReceiptSerializer, CaseDetailSerializer, CaseListSerializer, DicomUploadSerializer, ImportResultSerializer,
+    FindingSerializer, GroundTruthSerializer, ProjectSerializer, ReadInputSerializer, ReadSerializer,
+    ReassignSerializer, ResolveSerializer, WorklistRowSerializer
 )
 
 

@@ -7,17 +7,7 @@ import hashlib
 from django.db.models import Count, Prefetch, QuerySet
 
 from annotation.models import (
-    Adjudication,
-    AdjudicationItem,
-    Assignment,
-    Case,
-    Finding,
-    GroundTruthItem,
-    Instance,
-    Project,
-    Read,
-    Role,
-    Source,
+    Adjudication, AdjudicationItem, Assignment, Case, Finding, GroundTruthItem, Instance, Project, Read, Role, Source
 )
 
 

@@ -1,15 +1,7 @@
 from rest_framework import serializers
 
 from annotation.models import (
-    Adjudication,
-    AdjudicationItem,
-    Case,
-    Finding,
-    GroundTruthItem,
-    Instance,
-    Project,
-    Read,
-    Series,
+    Adjudication, AdjudicationItem, Case, Finding, GroundTruthItem, Instance, Project, Read, Series
 )
 
 

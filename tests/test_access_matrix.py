@@ -27,17 +27,8 @@ import access
 from annotation import services
 from annotation.dicom import parse_and_deidentify
 from annotation.models import (
-    Adjudication,
-    Assignment,
-    AuditEvent,
-    Case,
-    Finding,
-    GroundTruthItem,
-    Instance,
-    ProjectMembership,
-    Read,
-    Role,
-    Series,
+    Adjudication, Assignment, AuditEvent, Case, Finding, GroundTruthItem, Instance, ProjectMembership, Read, Role,
+    Series
 )
 from mlbackend.models import ModelVersion, TrainingRun
 from mlbackend.services.ml_client import ml_client_rotate

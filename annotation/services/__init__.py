@@ -4,34 +4,16 @@ Callers use `from annotation import services` and `services.case_import(...)`; t
 """
 from annotation.services.audit import audit_log, instance_access_log
 from annotation.services.ingest import (
-    ImportRejected,
-    ImportResult,
-    case_import,
-    dicom_check_all,
-    instance_burned_in_clear,
+    ImportRejected, ImportResult, case_import, dicom_check_all, instance_burned_in_clear
 )
 from annotation.services.adjudication import AdjudicationConflict, DecisionInput, adjudication_resolve
 from annotation.services.model_output import ModelFindingInput, case_priorities_set, model_findings_replace
 from annotation.services.projects import (
-    case_assign,
-    case_reassign,
-    cases_assign_bulk,
-    cases_assign_balanced,
-    cases_set_split,
-    project_create,
-    project_member_add,
-    project_member_remove,
-    roles_ensure,
-    user_set_role,
+    case_assign, case_reassign, cases_assign_bulk, cases_assign_balanced, cases_set_split, project_create,
+    project_member_add, project_member_remove, roles_ensure, user_set_role
 )
 from annotation.services.reading import (
-    FindingInput,
-    ReadingError,
-    case_evaluate_agreement,
-    read_correct,
-    read_open,
-    read_save_draft,
-    read_submit,
+    FindingInput, ReadingError, case_evaluate_agreement, read_correct, read_open, read_save_draft, read_submit
 )
 
 __all__ = [

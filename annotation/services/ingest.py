@@ -13,12 +13,7 @@ from django.db import transaction
 from django.utils.module_loading import import_string
 
 from annotation.dicom import (
-    ZIP_MAGIC,
-    DicomRejected,
-    ParsedInstance,
-    looks_like_dicom,
-    parse_and_deidentify,
-    zip_members,
+    ZIP_MAGIC, DicomRejected, ParsedInstance, looks_like_dicom, parse_and_deidentify, zip_members
 )
 from annotation.models import Case, Instance, Project, Series
 from annotation.services.audit import audit_log

@@ -10,18 +10,8 @@ import access
 from geometry import box_inside
 from annotation.agreement import ReadItem, compare_reads
 from annotation.models import (
-    Adjudication,
-    AdjudicationItem,
-    Assignment,
-    Case,
-    Finding,
-    GroundTruthItem,
-    Instance,
-    Read,
-    ReviewAction,
-    Role,
-    Source,
-    box_fields,
+    Adjudication, AdjudicationItem, Assignment, Case, Finding, GroundTruthItem, Instance, Read, ReviewAction, Role,
+    Source, box_fields
 )
 from annotation.schema import SchemaError, finding_specs, finding_validate, negative_values
 from annotation.services.audit import audit_log

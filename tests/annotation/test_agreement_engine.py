@@ -1,5 +1,4 @@
 """The agreement engine on plain data: values, boxes, Hungarian matching, positive-only mode."""
-import pytest
 
 from annotation.agreement import ReadItem, compare_reads
 

@@ -14,20 +14,8 @@ from pydicom.data import get_testdata_file
 from annotation import services
 from annotation.dicom import path_sources
 from annotation.models import (
-    Adjudication,
-    AdjudicationItem,
-    Assignment,
-    AuditEvent,
-    Case,
-    Finding,
-    GroundTruthItem,
-    Instance,
-    Project,
-    ProjectMembership,
-    Read,
-    ReaderProfile,
-    Role,
-    Series,
+    Adjudication, AdjudicationItem, Assignment, AuditEvent, Case, Finding, GroundTruthItem, Instance, Project,
+    ProjectMembership, Read, ReaderProfile, Role, Series
 )
 from annotation.schema import LUMBAR_LEVELS
 from studies.models import ReaderStudy, StudyCase, StudyReader, StudySession
