@@ -144,14 +144,8 @@ def _check_pixels(ds: pydicom.Dataset, name: str) -> None:
         raise DicomRejected(name, f"pixel data truncated ({len(ds.PixelData)} of {expected} bytes)")
 
 
-def parse_and_deidentify(content: bytes, *, name: str, salt: str, site_code: str = "",
-                         safe_private_tags: frozenset[tuple[int, int]] = frozenset()) -> ParsedInstance | None:
-    """Checks one file and returns it de-identified (annotation.deid); None for a DICOMDIR (an index).
-
-    Everything stored from the header is read after de-identification, except what is derived from the
-    original first: the plane, the weighting and from them the new SeriesDescription, the burned-in flag,
-    the patient key and the site. Raises DicomRejected for anything that is not a readable DICOM image.
-    """
+def _read_image(content: bytes, name: str) -> pydicom.Dataset | None:
+    """The file as a dataset with its UIDs and pixels checked; None for a DICOMDIR. Raises DicomRejected."""
     try:
         ds = pydicom.dcmread(io.BytesIO(content))
     except (InvalidDicomError, EOFError, ValueError, OSError, KeyError, TypeError) as error:
@@ -162,7 +156,20 @@ def parse_and_deidentify(content: bytes, *, name: str, salt: str, site_code: str
         if not ds.get(keyword):
             raise DicomRejected(name, f"missing {keyword}")
     _check_pixels(ds, name)
+    return ds
 
+
+def parse_and_deidentify(content: bytes, *, name: str, salt: str, site_code: str = "",
+                         safe_private_tags: frozenset[tuple[int, int]] = frozenset()) -> ParsedInstance | None:
+    """Checks one file and returns it de-identified (annotation.deid); None for a DICOMDIR (an index).
+
+    Everything stored from the header is read after de-identification, except what is derived from the
+    original first: the plane, the weighting and from them the new SeriesDescription, the burned-in flag,
+    the patient key and the site. Raises DicomRejected for anything that is not a readable DICOM image.
+    """
+    ds = _read_image(content, name)
+    if ds is None:
+        return None
     original_patient = str(ds.get("PatientID") or ds.get("PatientName") or ds.StudyInstanceUID)
     patient_key = keyed_hash(salt, original_patient)
     institution = str(ds.get("InstitutionName", "")).strip()
