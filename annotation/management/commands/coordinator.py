@@ -1,8 +1,8 @@
-from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from annotation import services
-from annotation.models import Project, ProjectMembership, Role
+from annotation.management.options import add_project_arguments, project_named, user_named
+from annotation.models import ProjectMembership, Role
 
 
 class Command(BaseCommand):
@@ -11,18 +11,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("username")
-        parser.add_argument("--project", required=True, help="project slug")
+        add_project_arguments(parser)
         parser.add_argument("--remove", action="store_true", help="end the membership")
-        parser.add_argument("--as-user", default="", help="username recorded in the audit log")
 
     def handle(self, *args, username, project, remove, as_user, **options):
-        User = get_user_model()
-        try:
-            target = Project.objects.get(slug=project)
-            user = User.objects.get(username=username)
-        except (Project.DoesNotExist, User.DoesNotExist) as error:
-            raise CommandError(str(error))
-        actor = User.objects.filter(username=as_user).first() if as_user else None
+        target, user, actor = project_named(project), user_named(username), user_named(as_user)
         if remove:
             removed = services.project_member_remove(project=target, user=user,
                                                      role=ProjectMembership.Role.COORDINATOR, actor=actor)

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.deid_audit import audit_storage
-from annotation.models import Project
+from annotation.management.options import project_named
 
 
 class Command(BaseCommand):
@@ -12,13 +12,7 @@ class Command(BaseCommand):
         parser.add_argument("--project", default="", help="project slug (default: every project)")
 
     def handle(self, *args, project, **options):
-        target = None
-        if project:
-            try:
-                target = Project.objects.get(slug=project)
-            except Project.DoesNotExist:
-                raise CommandError(f"no project {project!r}")
-        report = audit_storage(project=target)
+        report = audit_storage(project=project_named(project) if project else None)
         for violation in report.violations:
             self.stdout.write(str(violation))
         self.stdout.write(report.summary())

@@ -1,10 +1,9 @@
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation import services
 from annotation.dicom import DicomRejected, path_sources
-from annotation.models import Project
+from annotation.management.options import add_project_arguments, project_named, user_named
 
 
 class Command(BaseCommand):
@@ -12,16 +11,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("path")
-        parser.add_argument("--project", required=True, help="project slug")
+        add_project_arguments(parser)
         parser.add_argument("--site", default="", help="site code (default: a hash of the institution name)")
-        parser.add_argument("--as-user", default="", help="username recorded in the audit log")
 
     def handle(self, *args, path, project, site, as_user, **options):
-        try:
-            target = Project.objects.get(slug=project)
-        except Project.DoesNotExist:
-            raise CommandError(f"no project {project!r}")
-        actor = get_user_model().objects.filter(username=as_user).first() if as_user else None
+        target, actor = project_named(project), user_named(as_user)
         try:
             result = services.case_import(
                 project=target,
