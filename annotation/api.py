@@ -107,6 +107,13 @@ class BurnedInClearApi(APIView):
             services.instance_burned_in_clear(instance=instance, actor=request.user)).data)
 
 
+def validated(serializer_class, request) -> dict:
+    """The request body checked by the serializer; a 400 with the serializer's words otherwise."""
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
 # Reading and adjudication -------------------------------------------------------------------------------------
 
 def error_response(error: Exception, status_code: int = 400) -> Response:
@@ -170,13 +177,12 @@ class MyReadDraftApi(APIView):
 
     @extend_schema(request=ReadInputSerializer, responses=DraftReceiptSerializer)
     def put(self, request, case_id):
-        serializer = ReadInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        data = validated(ReadInputSerializer, request)
         read = access.own_read_for_update(request.user, case_id)
         try:
             read = services.read_save_draft(read=read, reader=request.user,
-                                            findings=finding_inputs(serializer.validated_data) or [],
-                                            active_seconds=serializer.validated_data.get("active_seconds"))
+                                            findings=finding_inputs(data) or [],
+                                            active_seconds=data.get("active_seconds"))
         except services.ReadingError as error:
             return error_response(error)
         return Response(DraftReceiptSerializer(read).data)
@@ -186,15 +192,14 @@ class MyReadSubmitApi(APIView):
     @extend_schema(request=ReadInputSerializer, responses=ReadSerializer)
     def post(self, request, case_id):
         case = access.case_get_for(request.user, case_id)
-        serializer = ReadInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        data = validated(ReadInputSerializer, request)
         read = selectors.current_read_for(request.user, case)
         if read is None:
             return Response({"detail": "open the read first"}, status=404)
         try:
             read = services.read_submit(read=read, reader=request.user,
-                                        findings=finding_inputs(serializer.validated_data),
-                                        active_seconds=serializer.validated_data.get("active_seconds"))
+                                        findings=finding_inputs(data),
+                                        active_seconds=data.get("active_seconds"))
         except services.ReadingError as error:
             return error_response(error)
         return read_response(read)
@@ -267,12 +272,11 @@ class AdjudicationResolveApi(APIView):
         adjudication = access.adjudication_get_for(request.user, adjudication_id)
         if not access.may_resolve(request.user, adjudication):
             raise Http404("no such adjudication")  # a coordinator may look; only the case's senior decides
-        serializer = ResolveSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        data = validated(ResolveSerializer, request)
         decisions = [
             services.DecisionInput(item_id=d["item"], choice=d["choice"], value=d.get("value"),
                                    box=tuple(d["box"]) if d.get("box") else None, reason=d.get("reason", ""))
-            for d in serializer.validated_data["decisions"]
+            for d in data["decisions"]
         ]
         try:
             adjudication = services.adjudication_resolve(adjudication=adjudication, senior=request.user,
@@ -292,9 +296,7 @@ class BalancedAssignApi(APIView):
     @extend_schema(request=BalancedAssignSerializer, responses={200: dict})
     def post(self, request, slug):
         project = access.project_coordinated_get_for(request.user, slug)
-        serializer = BalancedAssignSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = validated(BalancedAssignSerializer, request)
         try:
             readers = selectors.users_with_role(data["readers"], "reader")
             seniors = selectors.users_with_role(data["seniors"], "senior")
@@ -309,9 +311,7 @@ class ReassignApi(APIView):
     @extend_schema(request=ReassignSerializer, responses={200: dict})
     def post(self, request, slug):
         project = access.project_coordinated_get_for(request.user, slug)
-        serializer = ReassignSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = validated(ReassignSerializer, request)
         try:
             case = access.cases_visible_to(request.user, project=project).get(pk=data["case"])
             from_user, to_user = (selectors.users_with_role([data["from_user"]], data["role"])[0],
