@@ -34,8 +34,8 @@ class ReaderStudy(models.Model):
     repeat_fraction = models.FloatField(default=0.0, help_text="Share of cases read a second time (intra-reader)")
     seed = models.IntegerField(default=0, help_text="Seed of the randomised arm order, case order and repeats")
     # Where a finding counts as positive for sensitivity/specificity/AUC: the first value in clinical order
-    # that is "positive", per finding (e.g. {"herniation": "protrusion"}); dashboard.DEFAULT_POSITIVE_FROM
-    # fills in findings not named here.
+    # that is "positive", per finding (e.g. {"herniation": "protrusion"}); the schema's positive_from
+    # (annotation.schema.FindingSpec) fills in findings not named here.
     positive_from = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -106,7 +106,7 @@ def froc_plot(dashboard: dict) -> bytes | None:
     ax.set_xlabel("false positives per image")
     ax.set_ylabel("lesion sensitivity")
     ax.set_ylim(0, 1.02)
-    ax.set_title(f"fROC, IoU 0.5 (n = {curve['n_images']} images, {curve['n_truth']} boxes)")
+    ax.set_title(f"fROC, IoU {curve['iou_threshold']:.2f} (n = {curve['n_images']} images, {curve['n_truth']} boxes)")
     ax.legend(fontsize=7, loc="lower right")
     return _png(fig)
 

@@ -4,20 +4,63 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from annotation.models import Finding, GroundTruthItem, Read, ReaderProfile, ReviewAction, Source
-from annotation.schema import finding_specs
-from studies.dashboard import DEFAULT_POSITIVE_FROM, MODEL_ARM, FindingData, Rater, StudyData
+from annotation.schema import FindingSpec, finding_specs
+from studies.dashboard import MODEL_ARM, FindingData, Rater, StudyData
 from studies.models import ReaderStudy, StudyCase, StudyReader, session_context
+
+BOX_COLUMNS = ("instance_id", "x0", "y0", "x1", "y1")
 
 
 # The dashboard's arrays -----------------------------------------------------------------------------------------
 
 
-def _codes_table(specs: dict) -> dict:
-    return {name: {value: code for code, value in enumerate(spec.values)} for name, spec in specs.items()}
+@dataclass
+class _Layout:
+    """Where each value goes: the row of each case and rater, and the (level, code) of each schema value."""
+
+    specs: dict  # finding -> FindingSpec
+    levels: list
+    cells: dict  # (level, finding, value) -> (level index, code)
+    case_ids: np.ndarray
+    patient_keys: list
+    case_index: dict  # case id -> row
+    raters: list  # Rater
+    rater_index: dict  # (user id, session context) -> rater row (readers)
+    model_row: int | None = None  # the pinned model's rater row, when it has findings in the study
+
+    def cell(self, case_id, level, name, value) -> tuple[int, int, int] | None:
+        """(case row, level index, code), or None where the value is not one of the study's."""
+        ci, place = self.case_index.get(case_id), self.cells.get((level, name, value))
+        return None if ci is None or place is None else (ci, *place)
+
+
+@dataclass
+class _Cells:
+    """The arrays being filled. Per finding a value is kept apart as given explicitly and as the highest value
+    among the boxes drawn for its level, for the raters (n_raters, n_cases, n_levels) and the truth."""
+
+    explicit: dict
+    boxed: dict
+    truth_explicit: dict
+    truth_boxed: dict
+    truth_cases: np.ndarray  # (n_cases,) cases with any ground truth
+    rater_read: np.ndarray  # (n_raters, n_cases) cases the rater read (the model: has findings on)
+    seconds: np.ndarray  # (n_raters, n_cases)
+    model_scores: dict  # finding -> (n_cases, n_levels) model's P(positive)
+    images: dict = field(default_factory=dict)  # instance id -> StudyData image
+    review: dict = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))  # (key, finding) -> counts
+    suggested: dict = field(default_factory=lambda: defaultdict(int))  # (case row, finding) -> shown model findings
+
+    def image(self, instance_id: int, case_id: int) -> dict:
+        image = self.images.get(instance_id)
+        if image is None:
+            image = self.images[instance_id] = {"instance": instance_id, "case": case_id, "truth": [], "pred": {}}
+        return image
 
 
 def study_data(study: ReaderStudy) -> StudyData:
@@ -28,21 +71,42 @@ def study_data(study: ReaderStudy) -> StudyData:
     project, and always for the model, which only reports what it finds), the finding's negative value for
     a case that the rater read; otherwise missing (-1)."""
     project = study.project
-    schema = project.label_schema
+    layout = _study_layout(study)
+    read_rows = _latest_read_rows(study, layout)
+    model_findings = _pinned_model_findings(study)
+    if model_findings:
+        layout.model_row = len(layout.raters)
+        layout.raters.append(Rater("model", f"model {study.model_version}", "model", MODEL_ARM, 1, None))
+    cells = _empty_cells(layout)
+    _add_reading_times(read_rows, cells)
+    _add_ground_truth(study, layout, cells)
+    study_reads = Finding.objects.filter(read__context__startswith=f"study:{study.pk}:",
+                                         read__status=Read.Status.SUBMITTED)
+    _add_reader_values(study_reads, read_rows, layout, cells)
+    _add_reader_boxes(study_reads, read_rows, layout, cells)
+    positive_from = {name: _positive_code(spec, (study.positive_from or {}).get(name))
+                     for name, spec in layout.specs.items()}
+    _add_model_findings(model_findings, positive_from, layout, cells)
+    positive_only = project.labelling_mode == project.LabellingMode.POSITIVE_ONLY
+    return StudyData(
+        study={"id": study.pk, "name": study.name, "project": project.slug, "design": study.design,
+               "arms": list(study.arms), "model_version": study.model_version, "washout_days": study.washout_days,
+               "repeat_fraction": study.repeat_fraction, "labelling_mode": project.labelling_mode},
+        case_ids=layout.case_ids, patient_keys=layout.patient_keys, levels=layout.levels,
+        findings={name: _finding_data(spec, positive_from[name], layout, cells, positive_only=positive_only)
+                  for name, spec in layout.specs.items()},
+        raters=layout.raters, seconds=cells.seconds, iou_threshold=project.box_iou_threshold,
+        review_counts=_review_counts(layout, cells), images=[cells.images[k] for k in sorted(cells.images)],
+    )
+
+
+def _study_layout(study: ReaderStudy) -> _Layout:
+    """The study's cases (by id) and levels, and its readers' raters: one per reader, arm and repetition."""
+    schema = study.project.label_schema
     specs = finding_specs(schema)
     levels = list(schema["levels"])
-    level_index = {level: i for i, level in enumerate(levels)}
-    codes = _codes_table(specs)
-    labels = {f["name"]: f.get("label", f["name"]) for f in schema["findings"]}
-    positive_only = project.labelling_mode == project.LabellingMode.POSITIVE_ONLY
-
     study_cases = list(StudyCase.objects.filter(study=study).order_by("case_id")
                        .values_list("case_id", "case__patient_key"))
-    case_ids = np.array([c for c, _ in study_cases], dtype=np.int64)
-    case_index = {c: i for i, (c, _) in enumerate(study_cases)}
-    n_cases, n_levels = len(case_ids), len(levels)
-    case_subquery = StudyCase.objects.filter(study=study).values("case_id")
-
     readers = list(StudyReader.objects.filter(study=study).order_by("user__username")
                    .values_list("user_id", "user__username"))
     years = dict(ReaderProfile.objects.filter(user_id__in=[u for u, _ in readers])
@@ -55,184 +119,196 @@ def study_data(study: ReaderStudy) -> StudyData:
                 rater_index[(user_id, session_context(study.pk, arm, repetition))] = len(raters)
                 raters.append(Rater(f"{username}|{arm}|{repetition}", username, "reader", arm, repetition,
                                     years.get(user_id)))
+    return _Layout(
+        specs=specs, levels=levels,
+        cells={(level, name, value): (li, code) for name, spec in specs.items()
+               for code, value in enumerate(spec.values) for li, level in enumerate(levels)},
+        case_ids=np.array([c for c, _ in study_cases], dtype=np.int64), patient_keys=[p for _, p in study_cases],
+        case_index={c: i for i, (c, _) in enumerate(study_cases)}, raters=raters, rater_index=rater_index)
 
-    # Submitted study reads, latest version per case, reader and session context.
+
+def _case_subquery(study: ReaderStudy):
+    return StudyCase.objects.filter(study=study).values("case_id")
+
+
+def _latest_read_rows(study: ReaderStudy, layout: _Layout) -> dict:
+    """{read id: (rater row, case row, active seconds)} of the latest submitted version per case, reader and
+    session context."""
     latest = {}
     for read_id, case_id, reader_id, context, version, seconds in (
             Read.objects.filter(context__startswith=f"study:{study.pk}:", status=Read.Status.SUBMITTED,
-                                case_id__in=case_subquery)
+                                case_id__in=_case_subquery(study))
             .values_list("id", "case_id", "reader_id", "context", "version", "active_seconds")):
         key = (case_id, reader_id, context)
         if key not in latest or latest[key][1] < version:
             latest[key] = (read_id, version, seconds)
     read_rows = {}
     for (case_id, reader_id, context), (read_id, _v, secs) in latest.items():
-        r = rater_index.get((reader_id, context))
-        if r is not None and case_id in case_index:
-            read_rows[read_id] = (r, case_index[case_id], secs)
+        r = layout.rater_index.get((reader_id, context))
+        if r is not None and case_id in layout.case_index:
+            read_rows[read_id] = (r, layout.case_index[case_id], secs)
+    return read_rows
 
-    model_rows = Finding.objects.filter(case_id__in=case_subquery, source=Source.MODEL, read__isnull=True,
-                                        model_version=study.model_version) if study.model_version else None
-    model_findings = list(model_rows.values_list("case_id", "disc_level", "finding_type", "value", "instance_id",
-                                                 "x0", "y0", "x1", "y1", "score")) if model_rows is not None else []
-    has_model = bool(model_findings)
-    if has_model:
-        model_r = len(raters)
-        raters.append(Rater("model", f"model {study.model_version}", "model", MODEL_ARM, 1, None))
-    n_raters = len(raters)
 
-    seconds = np.full((n_raters, n_cases), np.nan)
-    rater_read = np.zeros((n_raters, n_cases), dtype=bool)
+def _pinned_model_findings(study: ReaderStudy) -> list:
+    if not study.model_version:
+        return []
+    return list(Finding.objects.filter(case_id__in=_case_subquery(study), source=Source.MODEL, read__isnull=True,
+                                       model_version=study.model_version)
+                .values_list("case_id", "disc_level", "finding_type", "value", *BOX_COLUMNS, "score"))
+
+
+def _empty_cells(layout: _Layout) -> _Cells:
+    n_raters, n_cases, n_levels = len(layout.raters), len(layout.case_ids), len(layout.levels)
+
+    def codes(*shape):
+        return {name: np.full(shape, -1, dtype=np.int16) for name in layout.specs}
+
+    return _Cells(explicit=codes(n_raters, n_cases, n_levels), boxed=codes(n_raters, n_cases, n_levels),
+                  truth_explicit=codes(n_cases, n_levels), truth_boxed=codes(n_cases, n_levels),
+                  truth_cases=np.zeros(n_cases, dtype=bool), rater_read=np.zeros((n_raters, n_cases), dtype=bool),
+                  seconds=np.full((n_raters, n_cases), np.nan),
+                  model_scores={name: np.full((n_cases, n_levels), np.nan) for name in layout.specs})
+
+
+def _add_reading_times(read_rows: dict, cells: _Cells) -> None:
+    """Active seconds of each read; a case with a read counts as read by its rater (for the implied negatives)."""
     for r, ci, secs in read_rows.values():
-        seconds[r, ci] = secs
-        rater_read[r, ci] = True
+        cells.seconds[r, ci] = secs
+        cells.rater_read[r, ci] = True
 
-    explicit = {name: np.full((n_raters, n_cases, n_levels), -1, dtype=np.int16) for name in specs}
-    boxed = {name: np.full((n_raters, n_cases, n_levels), -1, dtype=np.int16) for name in specs}
-    truth_explicit = {name: np.full((n_cases, n_levels), -1, dtype=np.int16) for name in specs}
-    truth_boxed = {name: np.full((n_cases, n_levels), -1, dtype=np.int16) for name in specs}
-    images: dict[int, dict] = {}
-    classes = {name: spec.classes for name, spec in specs.items()}
 
-    def image_for(instance_id, case_id):
-        image = images.get(instance_id)
-        if image is None:
-            image = images[instance_id] = {"instance": instance_id, "case": case_id, "truth": [], "pred": {}}
-        return image
+def _put(explicit: np.ndarray, boxed: np.ndarray, index: tuple, code: int, has_box: bool) -> None:
+    """An explicit value replaces; a box's value counts where it is the highest of its level's boxes."""
+    if has_box:
+        boxed[index] = max(boxed[index], code)
+    else:
+        explicit[index] = code
 
-    # Ground truth.
-    truth_cases = np.zeros(n_cases, dtype=bool)
-    for case_id, level, name, value, instance_id, x0, y0, x1, y1 in (
-            GroundTruthItem.objects.filter(case_id__in=case_subquery)
-            .values_list("case_id", "disc_level", "finding_type", "value", "instance_id", "x0", "y0", "x1", "y1")):
-        ci, li = case_index.get(case_id), level_index.get(level)
-        code = codes.get(name, {}).get(value)
-        if ci is None or li is None or code is None:
+
+def _add_ground_truth(study: ReaderStudy, layout: _Layout, cells: _Cells) -> None:
+    for case_id, level, name, value, instance_id, *box in (
+            GroundTruthItem.objects.filter(case_id__in=_case_subquery(study))
+            .values_list("case_id", "disc_level", "finding_type", "value", *BOX_COLUMNS)):
+        place = layout.cell(case_id, level, name, value)
+        if place is None:
             continue
-        truth_cases[ci] = True
-        if x0 is None:
-            truth_explicit[name][ci, li] = code
-        else:
-            truth_boxed[name][ci, li] = max(truth_boxed[name][ci, li], code)
-            cls = classes[name].get(value)
-            if cls:
-                image_for(instance_id, case_id)["truth"].append((cls, (x0, y0, x1, y1)))
+        ci, li, code = place
+        cells.truth_cases[ci] = True
+        _put(cells.truth_explicit[name], cells.truth_boxed[name], (ci, li), code, box[0] is not None)
+        cls = layout.specs[name].classes.get(value)
+        if box[0] is not None and cls:
+            cells.image(instance_id, case_id)["truth"].append((cls, tuple(box)))
 
-    # Readers' findings: value findings (the bulk) in one narrow query, boxes in another.
-    lookup = {(level, name, value): (li, name, code) for name, table in codes.items() for value, code in table.items()
-              for level, li in level_index.items()}
-    study_reads = Finding.objects.filter(read__context__startswith=f"study:{study.pk}:",
-                                         read__status=Read.Status.SUBMITTED)
-    review = defaultdict(lambda: defaultdict(int))
-    cells = defaultdict(list)  # finding -> [(rater, case, level, code)]
-    deleted = ReviewAction.DELETED.value
+
+def _kept_after_review(cells: _Cells, rater: Rater, name: str, action: str) -> bool:
+    """Counts what the reader did with a model suggestion; a finding they deleted is no value of theirs."""
+    if action:
+        cells.review[(rater.key, name)][action] += 1
+    return action != ReviewAction.DELETED.value
+
+
+def _add_reader_values(study_reads, read_rows: dict, layout: _Layout, cells: _Cells) -> None:
+    """Value findings (the bulk of a study) in one narrow query, written to the arrays in one step per finding."""
+    entries = defaultdict(list)  # finding -> [(rater, case, level, code)]
     for read_id, level, name, value, action in study_reads.filter(x0__isnull=True).values_list(
             "read_id", "disc_level", "finding_type", "value", "review_action"):
         row = read_rows.get(read_id)
-        if row is None:
+        if row is None or not _kept_after_review(cells, layout.raters[row[0]], name, action):
             continue
-        if action:
-            review[(raters[row[0]].key, name)][action] += 1
-            if action == deleted:
-                continue
-        key = lookup.get((level, name, value))
-        if key is not None:
-            cells[name].append((row[0], row[1], key[0], key[2]))
-    for name, entries in cells.items():
-        r_idx, c_idx, l_idx, code = np.array(entries, dtype=np.int64).T
-        explicit[name][r_idx, c_idx, l_idx] = code
-    for read_id, level, name, value, instance_id, x0, y0, x1, y1, action in study_reads.filter(
-            x0__isnull=False).values_list("read_id", "disc_level", "finding_type", "value", "instance_id", "x0",
-                                          "y0", "x1", "y1", "review_action"):
+        place = layout.cells.get((level, name, value))
+        if place is not None:
+            entries[name].append((row[0], row[1], *place))
+    for name, rows in entries.items():
+        r_idx, c_idx, l_idx, code = np.array(rows, dtype=np.int64).T
+        cells.explicit[name][r_idx, c_idx, l_idx] = code
+
+
+def _add_reader_boxes(study_reads, read_rows: dict, layout: _Layout, cells: _Cells) -> None:
+    """Readers' boxes: their level's value, and for the detection table an unscored box on their image."""
+    for read_id, level, name, value, instance_id, *box, action in study_reads.filter(x0__isnull=False).values_list(
+            "read_id", "disc_level", "finding_type", "value", *BOX_COLUMNS, "review_action"):
         row = read_rows.get(read_id)
-        if row is None:
+        if row is None or not _kept_after_review(cells, layout.raters[row[0]], name, action):
             continue
         r, ci, _ = row
-        if action:
-            review[(raters[r].key, name)][action] += 1
-        if action == deleted:
+        place = layout.cells.get((level, name, value))
+        if place is None:
             continue
-        li, code = level_index.get(level), codes.get(name, {}).get(value)
-        if li is None or code is None:
-            continue
-        boxed[name][r, ci, li] = max(boxed[name][r, ci, li], code)
-        cls = classes[name].get(value)
+        li, code = place
+        _put(cells.explicit[name], cells.boxed[name], (r, ci, li), code, True)
+        cls = layout.specs[name].classes.get(value)
         if cls:
-            image_for(instance_id, int(case_ids[ci]))["pred"].setdefault(raters[r].key, []).append(
-                (cls, (x0, y0, x1, y1), 1.0))
+            # No score: readers give none, so the detection metrics pair their boxes by the unscored rule.
+            cells.image(instance_id, int(layout.case_ids[ci]))["pred"].setdefault(layout.raters[r].key, []).append(
+                (cls, tuple(box), None))
 
-    # The pinned model's findings: values, P(positive) per unit, and scored boxes.
-    positive_from = {name: _positive_code(name, spec, study.positive_from) for name, spec in specs.items()}
-    model_scores = {name: np.full((n_cases, n_levels), np.nan) for name in specs}
-    suggested = defaultdict(int)  # (case index, finding) -> model findings shown in the aided arm
-    for case_id, level, name, value, instance_id, x0, y0, x1, y1, score in model_findings:
-        ci, li = case_index.get(case_id), level_index.get(level)
-        code = codes.get(name, {}).get(value)
-        if ci is None or li is None or code is None:
+
+def _add_model_findings(model_findings: list, positive_from: dict, layout: _Layout, cells: _Cells) -> None:
+    """The pinned model's findings: values, P(positive) per unit, and scored boxes."""
+    model_r = layout.model_row
+    for case_id, level, name, value, instance_id, *box, score in model_findings:
+        place = layout.cell(case_id, level, name, value)
+        if place is None:
             continue
-        rater_read[model_r, ci] = True
-        suggested[(ci, name)] += 1
+        ci, li, code = place
+        cells.rater_read[model_r, ci] = True
+        cells.suggested[(ci, name)] += 1
         positive = code >= positive_from[name]
         p_pos = (1.0 if positive else 0.0) if score is None else (score if positive else 1.0 - score)
-        current = model_scores[name][ci, li]
-        model_scores[name][ci, li] = p_pos if np.isnan(current) else max(current, p_pos)
-        if x0 is None:
-            explicit[name][model_r, ci, li] = code
-        else:
-            boxed[name][model_r, ci, li] = max(boxed[name][model_r, ci, li], code)
-            cls = classes[name].get(value)
-            if cls:
-                image_for(instance_id, case_id)["pred"].setdefault("model", []).append(
-                    (cls, (x0, y0, x1, y1), 1.0 if score is None else float(score)))
-
-    findings = {}
-    for name, spec in specs.items():
-        negative = 0 if spec.values[0] not in spec.classes else None
-        ratings = np.where(explicit[name] >= 0, explicit[name], boxed[name])
-        truth = np.where(truth_explicit[name] >= 0, truth_explicit[name], truth_boxed[name])
-        if negative is not None:
-            fill = np.zeros((n_raters, n_cases, 1), dtype=bool)
-            if positive_only:
-                fill[:, :, 0] = rater_read
-                truth[(truth < 0) & truth_cases[:, None]] = negative
-            if has_model:
-                fill[model_r, :, 0] = rater_read[model_r]
-            ratings[(ratings < 0) & fill] = negative
-        scores = None
-        if has_model:
-            scores = model_scores[name]
-            scores[np.isnan(scores) & rater_read[model_r][:, None]] = 0.0
-        findings[name] = FindingData(name, labels[name], spec.values, spec.scale, positive_from[name],
-                                     truth.astype(np.int64), ratings.astype(np.int64), scores)
-
-    review_counts = {}
-    for (key, name), counts in review.items():
-        review_counts[(key, name)] = dict(counts)
-    if has_model:
-        for r, rater in enumerate(raters):
-            if rater.kind != "reader" or rater.arm != "aided":
-                continue
-            read_cases = np.flatnonzero(rater_read[r])
-            for name in specs:
-                n = sum(suggested.get((int(ci), name), 0) for ci in read_cases)
-                if n or (rater.key, name) in review_counts:
-                    review_counts.setdefault((rater.key, name), {})["suggested"] = n
-
-    return StudyData(
-        study={"id": study.pk, "name": study.name, "project": project.slug, "design": study.design,
-               "arms": list(study.arms), "model_version": study.model_version, "washout_days": study.washout_days,
-               "repeat_fraction": study.repeat_fraction, "labelling_mode": project.labelling_mode},
-        case_ids=case_ids, patient_keys=[p for _, p in study_cases], levels=levels, findings=findings,
-        raters=raters, seconds=seconds, review_counts=review_counts,
-        images=[images[k] for k in sorted(images)],
-    )
+        current = cells.model_scores[name][ci, li]
+        cells.model_scores[name][ci, li] = p_pos if np.isnan(current) else max(current, p_pos)
+        _put(cells.explicit[name], cells.boxed[name], (model_r, ci, li), code, box[0] is not None)
+        cls = layout.specs[name].classes.get(value)
+        if box[0] is not None and cls:
+            cells.image(instance_id, case_id)["pred"].setdefault("model", []).append(
+                (cls, tuple(box), 1.0 if score is None else float(score)))
 
 
-def _positive_code(name: str, spec, overrides: dict) -> int:
-    value = (overrides or {}).get(name) or DEFAULT_POSITIVE_FROM.get(name)
-    if value in spec.values:
-        return spec.values.index(value)
-    return 1 if len(spec.values) > 1 else 0
+def _positive_code(spec: FindingSpec, override: str | None) -> int:
+    """The first code counted positive: the study's choice where it names one of the finding's values, else the
+    schema's (``FindingSpec.positive_from``)."""
+    return spec.values.index(override if override in spec.values else spec.positive_from)
+
+
+def _finding_data(spec: FindingSpec, positive_code: int, layout: _Layout, cells: _Cells, *,
+                  positive_only: bool) -> FindingData:
+    """One finding's arrays: explicit values over boxed ones, and the schema's negative value where absence means
+    negative (positive-only projects for readers and truth, always for the model)."""
+    name, model_r = spec.name, layout.model_row
+    ratings = np.where(cells.explicit[name] >= 0, cells.explicit[name], cells.boxed[name])
+    truth = np.where(cells.truth_explicit[name] >= 0, cells.truth_explicit[name], cells.truth_boxed[name])
+    if spec.negative is not None:
+        negative = spec.values.index(spec.negative)
+        fill = np.zeros((*cells.rater_read.shape, 1), dtype=bool)
+        if positive_only:
+            fill[:, :, 0] = cells.rater_read
+            truth[(truth < 0) & cells.truth_cases[:, None]] = negative
+        if model_r is not None:
+            fill[model_r, :, 0] = cells.rater_read[model_r]
+        ratings[(ratings < 0) & fill] = negative
+    scores = None
+    if model_r is not None:
+        scores = cells.model_scores[name]
+        scores[np.isnan(scores) & cells.rater_read[model_r][:, None]] = 0.0
+    return FindingData(name, spec.label, spec.values, spec.scale, positive_code, truth.astype(np.int64),
+                       ratings.astype(np.int64), scores)
+
+
+def _review_counts(layout: _Layout, cells: _Cells) -> dict:
+    """(rater key, finding) -> {review action: count, "suggested": model findings shown on the cases read}."""
+    review_counts = {key: dict(counts) for key, counts in cells.review.items()}
+    if layout.model_row is None:
+        return review_counts
+    for r, rater in enumerate(layout.raters):
+        if rater.kind != "reader" or rater.arm != "aided":
+            continue
+        read_cases = np.flatnonzero(cells.rater_read[r])
+        for name in layout.specs:
+            n = sum(cells.suggested.get((int(ci), name), 0) for ci in read_cases)
+            if n or (rater.key, name) in review_counts:
+                review_counts.setdefault((rater.key, name), {})["suggested"] = n
+    return review_counts
 
 
 def study_long_rows(study: ReaderStudy, data: StudyData) -> list[dict]:

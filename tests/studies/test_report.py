@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from studies.report import JSON_KEYS, LONG_COLUMNS
-from tests.studies.test_dashboard import build_study
+from tests.studies.simulated_study import build_study
 
 pytestmark = pytest.mark.django_db
 

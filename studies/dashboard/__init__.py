@@ -1,0 +1,75 @@
+"""The reader-study dashboard: arrays in, result tables out. Pure numpy, no Django.
+
+``studies.selectors.study_data`` builds a :class:`StudyData` from the database; :func:`study_dashboard` runs
+every statistic through the core modules (``stats.agreement``, ``stats.accuracy``, ``stats.comparisons``,
+``stats.bootstrap``, ``stats.detection``) and returns plain dicts (JSON-ready: NaN becomes None), so the page, the
+API, the report and the CSVs show the same numbers. One module per family of tables: ``agreement_tables``,
+``accuracy_tables``, ``comparison_tables``, ``reading_tables``, ``detection_tables``; ``cells`` holds how they cut
+the data into units and write numbers, ``data`` the input.
+
+Units of analysis ("scope"):
+- ``disc``: one disc level of one case; ``level`` is a level name or "all" (every level pooled);
+- ``patient``: one case, its worst value over the levels (the highest grade, "present" at any level);
+- ``slice``: one image, for boxes (detection metrics, fROC), matched at the project's ``box_iou_threshold``.
+
+Rows of all discs pooled also carry 95% CIs from a bootstrap that resamples patients (``*boot_ci*``), because the
+discs of one patient are not independent; the per-row Wilson and analytic intervals assume they are.
+
+The model is one more reader (arm "model"): it has no reading time and no arms, its values come from its
+findings of the pinned version, and its scores feed ROC AUC and fROC. Readers have no confidence scores; their
+AUC uses their grade as an ordinal score (for a binary finding that is the single operating point).
+"""
+from __future__ import annotations
+
+from studies.dashboard.accuracy_tables import accuracy_tables
+from studies.dashboard.agreement_tables import agreement_tables
+from studies.dashboard.comparison_tables import aided_tables, reader_vs_model_table
+from studies.dashboard.data import ALL_LEVELS, MODEL_ARM, FindingData, Rater, StudyData
+from studies.dashboard.detection_tables import detection_tables
+from studies.dashboard.reading_tables import review_table, time_tables
+
+__all__ = ["ALL_LEVELS", "MODEL_ARM", "FindingData", "Rater", "StudyData", "TABLES", "study_dashboard"]
+
+TABLES = {
+    "inter_reader": "Inter-reader agreement (Cohen per pair, quadratic-weighted for ordinal grades; Fleiss and "
+                    "Krippendorff for all readers of an arm; the model as one more reader; boot_ci: Cohen's "
+                    "95% CI (patient bootstrap), all discs pooled)",
+    "intra_reader": "Intra-reader agreement (first reading against the repeat after washout; boot_ci: 95% CI "
+                    "(patient bootstrap), all discs pooled)",
+    "accuracy": "Each reader and the model against ground truth (Wilson CIs; AUC with DeLong CI; *_boot_ci: "
+                "95% CI (patient bootstrap), all discs pooled)",
+    "reader_vs_model": "Reader versus model on the same units (McNemar on correctness; DeLong on AUC)",
+    "aided_vs_unaided": "Aided versus unaided, per reader (McNemar on correctness)",
+    "reading_time": "Reading time per case (active seconds)",
+    "reading_time_paired": "Reading time, unaided minus aided, per reader (paired t-test and Wilcoxon)",
+    "model_review": "What readers did with the model's pre-annotations (aided arm)",
+    "per_class": "Per-class precision, recall, F1 and specificity (all discs)",
+    "confusion": "Confusion matrices against ground truth (all discs), long format",
+    "detection": "Box detection per image at IoU {iou_threshold:.2f}, the project's threshold (slice level; ap: the "
+                 "model's average precision at that IoU)",
+}
+
+
+def study_dashboard(data: StudyData) -> dict:
+    """Every statistic of the study: ``{"study", "tables": {name: {"title", "columns", "rows"}}, "figures"}``.
+
+    Every row carries its ``n`` (units, cases or images behind the number)."""
+    tables = {name: {"title": title.format(iou_threshold=data.iou_threshold), "rows": []}
+              for name, title in TABLES.items()}
+    figures = {"confusion": [], "roc": {}, "froc": None}
+    agreement_tables(data, tables)
+    accuracy_tables(data, tables, figures)
+    reader_vs_model_table(data, tables)
+    aided_tables(data, tables)
+    time_tables(data, tables)
+    review_table(data, tables)
+    detection_tables(data, tables, figures)
+    for table in tables.values():
+        table["columns"] = list(table["rows"][0]) if table["rows"] else []
+    figures["roc"] = list(figures["roc"].values())
+    raters = [{"key": r.key, "name": r.name, "kind": r.kind, "arm": r.arm, "repetition": r.repetition,
+               "years_experience": r.years_experience} for r in data.raters]
+    return {"study": data.study, "raters": raters, "levels": list(data.levels),
+            "findings": {name: {"label": f.label, "values": list(f.values), "scale": f.scale,
+                                "positive_from": f.values[f.positive_from]} for name, f in data.findings.items()},
+            "n_cases": int(len(data.case_ids)), "tables": tables, "figures": figures}
