@@ -147,7 +147,8 @@ def greedy_matches(overlap: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndar
         ok = valid.any(1)
         if not ok.any():
             continue
-        # argmax returns the first maximum, as cocoeval keeps the first box with the best IoU.
+        # Of boxes tied on IoU argmax keeps the first (cocoeval keeps the last); exact ties do not occur with
+        # drawn or predicted boxes, and AP does not depend on which of two tied boxes is taken.
         best = np.where(valid, row[None, :], -1.0).argmax(1)
         matched[p] = ok
         index[p, ok] = best[ok]

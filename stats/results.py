@@ -1,8 +1,9 @@
-"""Small pieces shared by the statistics modules: result records, Landis-Koch bands, Wilson intervals and
-label encoding.
+"""Small pieces shared by the statistics modules: result records, Landis-Koch bands, Wilson and Wald intervals,
+input checks and label encoding.
 
-Pure numpy/scipy; no Django. Everything here is private to ``studies`` (the public functions live in
-``agreement``, ``diagnostic`` and ``detection``), but the result dataclasses are what callers receive.
+Pure numpy/scipy; no Django. The statistics themselves live in ``stats.agreement``, ``stats.accuracy``,
+``stats.comparisons``, ``stats.bootstrap`` and ``stats.detection``; the result dataclasses here are what their
+callers receive.
 
 References
 ----------
@@ -19,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import ndtri
+from scipy.special import ndtr, ndtri
 
 # Two-sided 95%: norm.ppf(0.975), computed once (scipy.stats.norm.ppf costs ~50 us per call).
 Z_975 = float(ndtri(0.975))
@@ -60,6 +61,18 @@ def landis_koch_band(value: float) -> str:
         if value <= upper:
             return label
     return "almost perfect"
+
+
+def two_sided_p(z: float) -> float:
+    """Two-sided normal p-value of a z statistic; NaN for a non-finite z."""
+    return float(2.0 * ndtr(-abs(z))) if math.isfinite(z) else math.nan
+
+
+def wald_ci(value: float, se: float) -> tuple[float, float]:
+    """``value +- 1.96 se``; ``(nan, nan)`` when either is not finite."""
+    if not (math.isfinite(value) and math.isfinite(se)):
+        return NAN_CI
+    return (float(value - Z_975 * se), float(value + Z_975 * se))
 
 
 def wilson_ci(successes, trials, z: float = Z_975):
@@ -180,6 +193,58 @@ class KappaResult(AgreementResult):
     @property
     def kappa(self) -> float:
         return self.value
+
+
+# --------------------------------------------------------------------------------------------------------
+# Input checks shared by the accuracy, comparison and bootstrap functions
+
+
+def as_binary(values, name: str) -> np.ndarray:
+    """Boolean array of a 1-D binary input (booleans, 0/1 numbers, or an object column of them).
+
+    Raises ValueError naming ``name`` for other values, missing values or another shape.
+    """
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if arr.dtype.kind == "b":
+        return arr
+    if arr.dtype.kind in "iuf":
+        if arr.dtype.kind == "f" and np.isnan(arr).any():
+            raise ValueError(f"{name} contains missing values (NaN)")
+        positive = arr == 1
+        if not np.all(positive | (arr == 0)):
+            bad = arr[~(positive | (arr == 0))][0].item()
+            raise ValueError(f"{name} must be binary (True/False or 1/0), found {bad!r}")
+        return positive
+    if arr.dtype.kind == "O":
+        items = arr.tolist()
+        if any(v is None for v in items):
+            raise ValueError(f"{name} contains missing values (None)")
+        converted = np.asarray(items)  # e.g. a pandas object column of 0/1
+        if converted.dtype.kind in "biuf":
+            return as_binary(converted, name)
+    raise ValueError(f"{name} must be binary (True/False or 1/0), got dtype {arr.dtype}")
+
+
+def same_length(name_a: str, a: np.ndarray, name_b: str, b: np.ndarray) -> None:
+    """Raise ValueError unless the two paired inputs have as many values."""
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(f"{name_a} has {a.shape[0]} values and {name_b} has {b.shape[0]}; they must be paired")
+
+
+def rating_matrix(ratings, name: str) -> np.ndarray:
+    """A subjects x ratings (or raters x subjects) matrix as a 2-D array; ValueError when ragged or not 2-D."""
+    try:
+        arr = np.asarray(ratings)
+    except ValueError:
+        raise ValueError(f"{name} must be rectangular (the same number of ratings for every subject)") from None
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} must be two-dimensional and rectangular, got shape {arr.shape}"
+            + (" (ragged rows?)" if arr.ndim == 1 and arr.dtype.kind == "O" else "")
+        )
+    return arr
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -1,17 +1,15 @@
-"""Agreement statistics against independent implementations and published examples.
+"""Cohen's and Fleiss' kappa and percent agreement against independent implementations and published examples.
 
 References used below: scikit-learn ``cohen_kappa_score``; statsmodels 0.15 ``stats.inter_rater``
 (``cohens_kappa``, ``fleiss_kappa``, and the SAS printout and Fleiss 1971 data in its
-``tests/test_inter_rater.py``); ``krippendorff`` 0.9 ``alpha``; pingouin 0.7 ``intraclass_corr``; R irr
-``kappam.fleiss`` output quoted by statsmodels. No Django needed.
+``tests/test_inter_rater.py``) and ``proportion_confint``; R irr ``kappam.fleiss`` output quoted by statsmodels.
+No Django needed.
 """
 
 import math
 
-import krippendorff
 import numpy as np
 import pandas as pd
-import pingouin
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,17 +19,10 @@ from statsmodels.stats.inter_rater import cohens_kappa as sm_cohens_kappa
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 from statsmodels.stats.proportion import proportion_confint
 
-from studies._results import landis_koch_band
-from studies.agreement import (
-    cohen_kappa,
-    fleiss_kappa,
-    icc,
-    krippendorff_alpha,
-    percent_agreement,
-)
+from stats.agreement import cohen_kappa, fleiss_kappa, percent_agreement
+from tests.stats.agreement.ratings import HERNIATION, correlated_grades
 
 PFIRRMANN = [1, 2, 3, 4, 5]
-HERNIATION = ["none", "bulge", "protrusion", "extrusion", "sequestration"]
 
 
 def ratings_from_table(table):
@@ -43,15 +34,6 @@ def ratings_from_table(table):
             a += [i] * int(table[i, j])
             b += [j] * int(table[i, j])
     return np.array(a), np.array(b)
-
-
-def correlated_grades(seed, n=400, k=5, noise=0.35):
-    """Two readers' ordinal grades 1..k that agree often and disagree mostly by one grade."""
-    rng = np.random.default_rng(seed)
-    truth = rng.integers(1, k + 1, n)
-    a = np.where(rng.random(n) < noise, np.clip(truth + rng.integers(-2, 3, n), 1, k), truth)
-    b = np.where(rng.random(n) < noise, np.clip(truth + rng.integers(-2, 3, n), 1, k), truth)
-    return a, b
 
 
 def sm_table(a, b, categories):
@@ -267,32 +249,6 @@ def test_weighted_kappa_invariant_to_order_preserving_relabelling(pair, gaps, we
 
 
 # ------------------------------------------------------------------------------------------------------
-# Landis-Koch
-
-
-@pytest.mark.parametrize(
-    ("value", "band"),
-    [
-        (-0.05, "poor"),
-        (0.0, "slight"),
-        (0.20, "slight"),
-        (0.21, "fair"),
-        (0.40, "fair"),
-        (0.41, "moderate"),
-        (0.6000000000000001, "moderate"),  # float noise on an edge stays in the lower band
-        (0.61, "substantial"),
-        (0.80, "substantial"),
-        (0.81, "almost perfect"),
-        (1.0, "almost perfect"),
-        (math.nan, "undefined"),
-    ],
-)
-def test_landis_koch_bands(value, band):
-    # Landis & Koch 1977, Biometrics 33:159, table of kappa ranges.
-    assert landis_koch_band(value) == band
-
-
-# ------------------------------------------------------------------------------------------------------
 # Fleiss' kappa
 
 # Wikipedia "Fleiss' kappa" worked example (10 subjects, 14 raters, 5 categories), kappa = 0.210;
@@ -415,152 +371,6 @@ def test_fleiss_degenerate_input_raises(ratings, message):
     kwargs = {"categories": [1, 2, 3]} if "categories" in message else {}
     with pytest.raises(ValueError, match=message):
         fleiss_kappa(ratings, **kwargs)
-
-
-# ------------------------------------------------------------------------------------------------------
-# Krippendorff's alpha
-
-# Krippendorff (2011) "Computing Krippendorff's alpha-reliability", the 4 observers x 12 units example
-# (also the krippendorff package's docstring): nominal 0.743, ordinal 0.815, interval 0.849.
-KRIPPENDORFF_EXAMPLE = [
-    [1, 2, 3, 3, 2, 1, 4, 1, 2, None, None, None],
-    [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, None, 3],
-    [None, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, None],
-    [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, None],
-]
-
-
-@pytest.mark.parametrize(("level", "expected"), [("nominal", 0.743), ("ordinal", 0.815), ("interval", 0.849)])
-def test_krippendorff_published_example(level, expected):
-    res = krippendorff_alpha(KRIPPENDORFF_EXAMPLE, level=level)
-    assert res.value == pytest.approx(expected, abs=5e-4)
-    assert res.n == 11  # unit 12 has a single rating and is not pairable
-
-
-@pytest.mark.parametrize("level", ["nominal", "ordinal", "interval"])
-@pytest.mark.parametrize("seed", [0, 1])
-def test_krippendorff_matches_package_random_with_missing(level, seed):
-    rng = np.random.default_rng(seed)
-    truth = rng.integers(1, 6, 70)
-    data = np.where(rng.random((4, 70)) < 0.3, rng.integers(1, 6, (4, 70)), truth[None, :]).astype(float)
-    data[rng.random(data.shape) < 0.2] = np.nan
-    res = krippendorff_alpha(data, level=level)
-    # krippendorff 0.9 alpha(reliability_data, level_of_measurement=level)
-    assert res.value == pytest.approx(krippendorff.alpha(data, level_of_measurement=level), abs=1e-12)
-    # With a declared (larger) value domain, ordinal/nominal do not change; same as value_domain=.
-    res6 = krippendorff_alpha(data, level=level, categories=[1, 2, 3, 4, 5, 6])
-    expected6 = krippendorff.alpha(data, level_of_measurement=level, value_domain=[1, 2, 3, 4, 5, 6])
-    assert res6.value == pytest.approx(expected6, abs=1e-12)
-
-
-def test_krippendorff_string_categories_with_none():
-    data = [["none", "bulge", None, "extrusion"], ["none", "protrusion", "bulge", "extrusion"]]
-    res = krippendorff_alpha(data, level="ordinal", categories=HERNIATION)
-    codes = [[np.nan if x is None else HERNIATION.index(x) for x in row] for row in data]
-    expected = krippendorff.alpha(codes, level_of_measurement="ordinal", value_domain=range(5))
-    assert res.value == pytest.approx(expected, abs=1e-12)
-
-
-def test_krippendorff_nominal_two_raters_no_missing_relates_to_cohen():
-    # With 2 raters and no missing data nominal alpha is Scott's pi times a small-sample factor, so it lies
-    # close to Cohen's kappa when the raters' marginals are similar.
-    a, b = correlated_grades(9)
-    res = krippendorff_alpha([a, b], level="nominal")
-    assert res.value == pytest.approx(krippendorff.alpha([a, b], level_of_measurement="nominal"), abs=1e-12)
-    assert res.value == pytest.approx(cohen_kappa(a, b).kappa, abs=0.01)
-
-
-@pytest.mark.parametrize("level", ["nominal", "ordinal", "interval"])
-def test_krippendorff_jackknife_se_matches_slow_loop(level):
-    rng = np.random.default_rng(21)
-    truth = rng.integers(1, 5, 30)
-    data = np.where(rng.random((3, 30)) < 0.4, rng.integers(1, 5, (3, 30)), truth[None, :]).astype(float)
-    data[rng.random(data.shape) < 0.15] = np.nan
-    res = krippendorff_alpha(data, level=level)
-    pairable = (~np.isnan(data)).sum(0) >= 2
-    units = np.flatnonzero(pairable)
-    # Independent jackknife: the krippendorff package on each leave-one-pairable-unit-out data set.
-    loo = np.array(
-        [
-            krippendorff.alpha(np.delete(data, u, axis=1), level_of_measurement=level, value_domain=[1, 2, 3, 4])
-            for u in units
-        ]
-    )
-    n = units.size
-    assert res.n == n
-    assert res.se == pytest.approx(math.sqrt((n - 1) / n * ((loo - loo.mean()) ** 2).sum()), abs=1e-12)
-
-
-def test_krippendorff_single_value_is_nan():
-    res = krippendorff_alpha([[1, 1, None], [1, 1, 1]])
-    assert math.isnan(res.value) and res.band == "undefined"
-
-
-@pytest.mark.parametrize(
-    ("ratings", "kwargs", "message"),
-    [
-        ([[1, None, 3], [None, 2, None]], {}, "at least one subject rated by two or more raters"),
-        ([[1, 2], [1, 2]], {"level": "ratio"}, "level must be one of"),
-        ([["a", "b"], ["a", "a"]], {"level": "interval"}, "numeric labels"),
-        ([[1, 2, 3], [1, 2]], {}, "rectangular"),
-        ([[1, 2], [1, 7]], {"categories": [1, 2, 3]}, "label 7, which is not in categories"),
-    ],
-)
-def test_krippendorff_degenerate_input_raises(ratings, kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        krippendorff_alpha(ratings, **kwargs)
-
-
-# ------------------------------------------------------------------------------------------------------
-# ICC
-
-
-@pytest.fixture
-def pingouin_unrounded(monkeypatch):
-    # pingouin 0.7 rounds the CI95 column to 2 decimals by default (options["round.column.CI95"] = 2).
-    monkeypatch.setitem(pingouin.options, "round.column.CI95", None)
-
-
-@pytest.mark.parametrize("seed", [0, 1])
-def test_icc_matches_pingouin(seed, pingouin_unrounded):
-    rng = np.random.default_rng(seed)
-    subject_effect = rng.normal(0, 1.5, 25)
-    rater_bias = rng.normal(0, 0.4, 4)
-    scores = np.clip(np.round(3 + subject_effect[:, None] + rater_bias[None, :] + rng.normal(0, 0.6, (25, 4))), 1, 5)
-    long = pd.DataFrame(
-        [(i, j, scores[i, j]) for i in range(25) for j in range(4)], columns=["disc", "reader", "grade"]
-    )
-    # pingouin 0.7 intraclass_corr(data, targets, raters, ratings): rows ICC1, ICC2, ICC3, ICC1k, ICC2k, ICC3k
-    table = pingouin.intraclass_corr(long, targets="disc", raters="reader", ratings="grade").set_index("Type")
-    for kind, row in zip(["ICC1", "ICC2", "ICC3", "ICC1k", "ICC2k", "ICC3k"], table.index):
-        res = icc(scores, kind=kind)
-        assert res.value == pytest.approx(table.loc[row, "ICC"], abs=1e-12), kind
-        assert res.ci == pytest.approx(tuple(table.loc[row, "CI95"]), abs=1e-9), kind
-        assert res.f_statistic == pytest.approx(table.loc[row, "F"], rel=1e-12), kind
-        assert res.p_value == pytest.approx(table.loc[row, "pval"], rel=1e-9, abs=1e-300), kind
-        assert res.n == 25 and math.isnan(res.se)
-
-
-def test_icc_perfect_and_constant():
-    scores = np.array([[1, 1, 1], [3, 3, 3], [5, 5, 5], [2, 2, 2]])
-    assert icc(scores).value == pytest.approx(1.0)
-    constant = icc(np.full((4, 3), 2.0))
-    assert math.isnan(constant.value) and constant.band == "undefined"
-
-
-@pytest.mark.parametrize(
-    ("scores", "kwargs", "message"),
-    [
-        ([[1, 2], [2, 3]], {"kind": "ICC4"}, "kind must be one of"),
-        ([1, 2, 3], {}, "subjects x raters matrix"),
-        ([[1, 2]], {}, "at least 2 subjects and 2 raters"),
-        ([[1, np.nan], [2, 3]], {}, "missing values"),
-        ([["a", "b"], ["c", "d"]], {}, "numeric matrix"),
-    ],
-)
-def test_icc_degenerate_input_raises(scores, kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        icc(scores, **kwargs)
 
 
 # ------------------------------------------------------------------------------------------------------

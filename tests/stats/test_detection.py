@@ -1,8 +1,8 @@
-"""Detection metrics on hand-built examples with known matches, AP and fROC.
+"""Detection metrics on hand-built examples with known matches, AP and fROC; readers' unscored boxes.
 
 The expected numbers are worked out by hand in the comments (VOC 2010+ all-point AP: Everingham et al.
 2010, doi:10.1007/s11263-009-0275-4; COCO 101-point AP and greedy matching: pycocotools cocoeval.py).
-No Django.
+IoU and the matching rules themselves are tested in tests/test_geometry.py. No Django.
 """
 
 import math
@@ -12,13 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from studies.detection import (
+from geometry import match_boxes
+from stats.detection import (
     COCO_IOU_THRESHOLDS,
     average_precision,
-    box_iou,
     detection_prf,
     froc,
-    match_boxes,
     mean_ap,
 )
 
@@ -39,98 +38,6 @@ EXAMPLE = [
         "pred": [("disc", [50, 50, 60, 60], 0.7), ("disc", [0, 0, 10, 10], 0.5)],
     },
 ]
-
-
-def slow_iou(a, b):
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-# ------------------------------------------------------------------------------------------------------
-# IoU
-
-
-def test_box_iou_hand_values():
-    a = [[0, 0, 10, 10], [5, 5, 15, 15]]
-    b = [[0, 0, 10, 10], [1, 1, 10, 10], [10, 10, 20, 20], [0, 0, 5, 20]]
-    iou = box_iou(a, b)
-    assert iou.shape == (2, 4)
-    assert iou[0, 0] == 1.0
-    assert iou[0, 1] == pytest.approx(81 / 100)
-    assert iou[0, 2] == 0.0  # touching corners
-    assert iou[0, 3] == pytest.approx(50 / 150)
-    assert iou[1, 0] == pytest.approx(25 / 175)
-
-
-def test_box_iou_matches_loop_on_random_boxes():
-    rng = np.random.default_rng(0)
-    xy = rng.uniform(0, 100, (30, 2))
-    a = np.hstack([xy, xy + rng.uniform(0, 40, (30, 2))])
-    xy = rng.uniform(0, 100, (20, 2))
-    b = np.hstack([xy, xy + rng.uniform(0, 40, (20, 2))])
-    expected = np.array([[slow_iou(x, y) for y in b] for x in a])
-    np.testing.assert_allclose(box_iou(a, b), expected, atol=1e-12)
-    np.testing.assert_allclose(box_iou(a, b), box_iou(b, a).T, atol=1e-15)
-
-
-def test_box_iou_empty_and_single_box():
-    assert box_iou(np.zeros((0, 4)), [[0, 0, 1, 1]]).shape == (0, 1)
-    np.testing.assert_allclose(box_iou([0, 0, 2, 2], [1, 1, 3, 3]), [[1 / 7]])
-    assert box_iou([[0, 0, 0, 0]], [[0, 0, 0, 0]])[0, 0] == 0.0  # zero-area boxes
-
-
-@pytest.mark.parametrize(
-    ("boxes", "message"),
-    [
-        ([[0, 0, 10]], r"shape \(n, 4\)"),
-        ([[10, 0, 0, 10]], "x1 >= x0 and y1 >= y0"),
-        ([[0, 0, np.nan, 10]], "missing or infinite"),
-        ([["a", 0, 1, 1]], "numeric"),
-    ],
-)
-def test_box_iou_rejects_malformed_boxes(boxes, message):
-    with pytest.raises(ValueError, match=message):
-        box_iou(boxes, [[0, 0, 1, 1]])
-
-
-# ------------------------------------------------------------------------------------------------------
-# Matching
-
-
-def test_match_greedy_by_score_takes_best_free_truth():
-    truth = [[0, 0, 10, 10], [20, 0, 30, 10]]
-    pred = [[1, 0, 11, 10], [0, 0, 10, 10], [21, 0, 31, 10]]
-    res = match_boxes(pred, truth, scores=[0.5, 0.9, 0.8])
-    # Score order: pred 1 (exact on truth 0), pred 2 (truth 1), pred 0 (truth 0 taken -> FP).
-    assert sorted(map(tuple, res.pairs.tolist())) == [(1, 0), (2, 1)]
-    assert res.unmatched_pred.tolist() == [0] and res.unmatched_truth.tolist() == []
-    assert (res.tp, res.fp, res.fn) == (2, 1, 0)
-
-
-def test_match_greedy_versus_hungarian_documented_difference():
-    # P1 overlaps both truths equally (IoU 0.4286) and has the higher score; P2 fits T1 (IoU 0.9).
-    truth = [[0, 0, 10, 10], [8, 0, 18, 10]]
-    pred = [[4, 0, 14, 10], [0, 0, 9, 10]]
-    greedy = match_boxes(pred, truth, iou_threshold=0.3, scores=[0.9, 0.8])
-    assert greedy.tp == 1  # P1 takes T1 (first of the tied best), P2 is left without a partner
-    hungarian = match_boxes(pred, truth, iou_threshold=0.3)
-    assert hungarian.tp == 2  # maximum matching: P1-T2, P2-T1
-    assert sorted(map(tuple, hungarian.pairs.tolist())) == [(0, 1), (1, 0)]
-
-
-def test_match_threshold_is_inclusive_and_empty_inputs():
-    # IoU exactly 0.5: [0,0,10,10] vs [0,0,10,5] -> 50/100.
-    assert match_boxes([[0, 0, 10, 5]], [[0, 0, 10, 10]], iou_threshold=0.5, scores=[1.0]).tp == 1
-    assert match_boxes([[0, 0, 10, 5]], [[0, 0, 10, 10]], iou_threshold=0.5).tp == 1
-    empty = match_boxes([], [[0, 0, 1, 1]])
-    assert (empty.tp, empty.fp, empty.fn) == (0, 0, 1)
-    with pytest.raises(ValueError, match="scores has 1 values for 2 predicted boxes"):
-        match_boxes([[0, 0, 1, 1], [0, 0, 2, 2]], [[0, 0, 1, 1]], scores=[0.5])
-    with pytest.raises(ValueError, match=r"iou_threshold must be in \(0, 1\]"):
-        match_boxes([[0, 0, 1, 1]], [[0, 0, 1, 1]], iou_threshold=0)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -316,3 +223,68 @@ def test_froc_monotone_and_consistent_with_prf(images):
     for cls in ("disc", "hiz"):
         ap = average_precision(images, cls)
         assert math.isnan(ap) or 0.0 <= ap <= 1.0
+
+
+# ------------------------------------------------------------------------------------------------------
+# Unscored boxes (a reader's): paired by the unscored rule, P/R/F1 only
+
+# P0 overlaps both truths equally (IoU 0.4286), P1 fits T0 (IoU 0.9): at IoU 0.3 the unscored rule pairs both
+# (P0-T1, P1-T0); greedy by score with P0 first takes T0 for P0 and leaves P1 without a partner.
+CROSSED_TRUTH = [("disc", [0, 0, 10, 10]), ("disc", [8, 0, 18, 10])]
+CROSSED_BOXES = [[4, 0, 14, 10], [0, 0, 9, 10]]
+
+
+def test_unscored_boxes_pair_most_pairs_scored_ones_greedily():
+    unscored = [{"truth": CROSSED_TRUTH, "pred": [("disc", box, None) for box in CROSSED_BOXES]}]
+    res = detection_prf(unscored, iou_threshold=0.3)
+    assert (res.overall.tp, res.overall.fp, res.overall.fn) == (2, 0, 0)
+    scored = [{"truth": CROSSED_TRUTH, "pred": [("disc", box, s) for box, s in zip(CROSSED_BOXES, (0.9, 0.8))]}]
+    res = detection_prf(scored, iou_threshold=0.3)
+    assert (res.overall.tp, res.overall.fp, res.overall.fn) == (1, 1, 1)
+    # Above both cross IoUs only P1-T0 (0.9) is left, under either rule.
+    assert detection_prf(unscored, iou_threshold=0.5).overall.tp == detection_prf(scored, iou_threshold=0.5).overall.tp
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["disc", "hiz"]), box_strategy), max_size=5),
+    st.lists(st.tuples(st.sampled_from(["disc", "hiz"]), box_strategy), max_size=5),
+    st.floats(0.05, 1.0),
+)
+def test_unscored_counts_are_geometry_match_boxes_per_class(truth, boxes, threshold):
+    res = detection_prf([{"truth": truth, "pred": [(c, box, None) for c, box in boxes]}], iou_threshold=threshold)
+    for cls in ("disc", "hiz"):
+        pairs = match_boxes([b for c, b in boxes if c == cls], [b for c, b in truth if c == cls], threshold)
+        if cls in res.per_class:
+            prf = res.per_class[cls]
+            assert (prf.tp, prf.fp, prf.fn) == (len(pairs.pairs), len(pairs.unmatched_a), len(pairs.unmatched_b))
+        else:
+            assert not pairs.unmatched_a and not pairs.unmatched_b
+
+
+UNSCORED = [{"truth": CROSSED_TRUTH, "pred": [("disc", CROSSED_BOXES[0], None)]}]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: average_precision(UNSCORED, "disc"), "average precision needs scored predictions"),
+        (lambda: mean_ap(UNSCORED), "mean average precision needs scored predictions"),
+        (lambda: froc(UNSCORED), "fROC needs scored predictions"),
+        (lambda: detection_prf(UNSCORED, score_threshold=0.5), "score_threshold needs scored predictions"),
+        (lambda: detection_prf([{"truth": [], "pred": [("disc", [0, 0, 1, 1], None), ("disc", [0, 0, 1, 1], 0.5)]}]),
+         "image 0: predictions must all have a score or all have None"),
+        (lambda: detection_prf(UNSCORED + [{"truth": [], "pred": [("disc", [0, 0, 1, 1], 0.5)]}]),
+         "predictions must all have a score or all have None .*, not both"),
+    ],
+)
+def test_unscored_boxes_have_no_ranking_and_do_not_mix(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_images_without_predictions_go_with_either_kind():
+    empty = {"truth": [("disc", [0, 0, 10, 10])], "pred": []}
+    res = detection_prf(UNSCORED + [empty], iou_threshold=0.3).overall
+    assert (res.tp, res.fp, res.fn) == (1, 0, 2)
+    assert froc([empty, {"truth": [], "pred": [("disc", [0, 0, 1, 1], 0.5)]}]).n_truth == 1
