@@ -147,8 +147,8 @@ def greedy_matches(overlap: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndar
         ok = valid.any(1)
         if not ok.any():
             continue
-        # Of boxes tied on IoU argmax keeps the first (cocoeval keeps the last); exact ties do not occur with
-        # drawn or predicted boxes, and AP does not depend on which of two tied boxes is taken.
+        # Of boxes tied on IoU argmax keeps the first (cocoeval keeps the last); exact ties are rare with drawn
+        # or predicted boxes, and the tests compare with our own earlier results, not with cocoeval's on ties.
         best = np.where(valid, row[None, :], -1.0).argmax(1)
         matched[p] = ok
         index[p, ok] = best[ok]

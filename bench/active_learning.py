@@ -5,7 +5,7 @@ Each seed starts both strategies from the same random initial labelled set and t
 default the shipped starter model, trained on phantoms of another seed, fine-tuned on the initial set: the
 platform's situation when a project starts); each round fine-tunes the previous round's model (as the
 platform's retraining does) on all cases labelled so far, and the informativeness strategy ranks the unlabelled
-pool with mlbackend.interpret.informativeness on that model's predictions (the ordering the worklists get).
+pool with mlbackend.active_learning.informativeness on that model's predictions (the ordering the worklists get).
 label_savings: the share of labels the informativeness curve needs to reach the random curve's final mAP50
 (0 when it never does), from the seed-averaged curves.
 
@@ -30,9 +30,10 @@ import numpy as np
 import _ml_common  # noqa: F401  (sets up Django)
 from annotation.schema import DEFAULT_SCHEMA
 from fixtures.phantoms import generate_phantoms
+from mlbackend.active_learning import informativeness
 from mlbackend.adapter import YoloAdapter, _as_bgr, training_device
 from mlbackend.configs import config_load
-from mlbackend.interpret import ImageDetections, informativeness
+from mlbackend.interpret import ImageDetections
 from mlbackend.phantom_dataset import phantom_image, write_dataset
 from mlbackend.services.registry import STARTER_WEIGHTS
 

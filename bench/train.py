@@ -53,7 +53,7 @@ def main():
             # Bare before and after the platform, averaged: neither side gets the cold start alone.
             bare_runs = [bare_training("before")]
             started = time.perf_counter()
-            run = services.training_request(project=project, enqueue=False, epochs=args.epochs, imgsz=args.imgsz)
+            run = services.training_request(project=project, epochs=args.epochs, imgsz=args.imgsz)
             run = services.training_run_execute(run_id=run.pk, batch=args.batch)
             platform_s = time.perf_counter() - started
             assert run.status == "succeeded", run.error

@@ -4,16 +4,39 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 import access
 from annotation import selectors, services
-from annotation.models import Case, Role
 from annotation.api import adjudication_data
+from annotation.models import Case, Role
+from annotation.schema import schema_for_page
+
+# Stands for an id the page learns only after it has loaded (the read it opens); never a real primary key.
+_SLOT_ID = 2**31 - 1
 
 
 def _context(request, **extra):
     return {"roles": sorted(access.user_roles(request.user)), **extra}
+
+
+def _url_with_slot(name: str, slot: str) -> str:
+    """The URL of a route with one argument left for the page to fill in, spelled `{slot}`."""
+    return reverse(name, kwargs={slot: _SLOT_ID}).replace(str(_SLOT_ID), "{%s}" % slot)
+
+
+def reading_endpoints(case: Case) -> dict:
+    """The double reading's endpoints for the reading page (a study session's page passes its own)."""
+    return {
+        "open": reverse("api-my-read", args=[case.pk]),
+        "draft": reverse("api-my-read-draft", args=[case.pk]),
+        "submit": reverse("api-my-read-submit", args=[case.pk]),
+        "model": reverse("api-model-findings", args=[case.pk]),
+        # Always offered: whether it may happen now is the server's answer to the click (409), so that opening a
+        # case does not tell its reader whether the two reads disagree.
+        "correct": _url_with_slot("api-read-correct", "read_id"),
+    }
 
 
 @login_required
@@ -81,13 +104,10 @@ def case_read(request, case_id):
     if not access.is_case_reader(request.user, case):
         raise Http404("no such case")
     page = {
-        "caseId": case.pk,
-        "schema": case.project.label_schema,
+        "schema": schema_for_page(case.project.label_schema),
         "exhaustive": case.project.labelling_mode == case.project.LabellingMode.EXHAUSTIVE,
         "series": selectors.case_viewer_series(case, instances=access.instances_visible_to(request.user)),
-        # Always offered: whether it may happen now is the server's answer to the click (409), so that opening a
-        # case does not tell its reader whether the two reads disagree.
-        "correctable": True,
+        "endpoints": reading_endpoints(case),
     }
     return render(request, "frontend/case_read.html", _context(request, case=case, page=page))
 
@@ -102,11 +122,10 @@ def adjudications(request):
 def adjudication_detail(request, adjudication_id):
     adjudication = access.adjudication_get_for(request.user, adjudication_id)
     page = {
-        "adjudicationId": adjudication.pk,
-        "schema": adjudication.case.project.label_schema,
+        "schema": schema_for_page(adjudication.case.project.label_schema),
         "series": selectors.case_viewer_series(adjudication.case,
                                             instances=access.instances_visible_to(request.user)),
         "adjudication": adjudication_data(request.user, adjudication),
-        "model": [],
+        "endpoints": {"resolve": reverse("api-adjudication-resolve", args=[adjudication.pk])},
     }
     return render(request, "frontend/adjudication.html", _context(request, adjudication=adjudication, page=page))

@@ -27,7 +27,7 @@ from rest_framework.views import APIView
 
 import access
 from annotation.models import Project
-from mlbackend import selectors, services
+from mlbackend import selectors, services, tasks
 from mlbackend.models import ModelVersion, TrainingRun
 from mlbackend.serializers import (
     ModelSettingsSerializer,
@@ -166,6 +166,7 @@ def ml_webhook(request):
                                             actor=link.ml_client)
         except services.TrainingError as error:
             raise label_studio.ProtocolError(str(error), error.status_code)
+        tasks.training_run_enqueue(run)
         return JsonResponse({"status": "ok", "training": run.pk}, status=201)
     return JsonResponse({**IGNORED, "action": action[:64]}, status=200)
 
@@ -173,6 +174,14 @@ def ml_webhook(request):
 # Platform API (coordinators) ---------------------------------------------------------------------------------
 # Signed in (DRF's default IsAuthenticated), then the project must be one the user coordinates: anyone else,
 # readers and coordinators of other projects alike, gets 404 (access.project_coordinated_get_for).
+
+def _coordinated_body(request, slug: str, serializer_class) -> tuple[Project, dict]:
+    """The project the user coordinates (404 otherwise) and the request body, validated (400 otherwise)."""
+    project = access.project_coordinated_get_for(request.user, slug)
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return project, serializer.validated_data
+
 
 class ModelListApi(APIView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
@@ -192,7 +201,8 @@ class ModelServeApi(APIView):
         model_version = ModelVersion.objects.filter(project=project, version=version).first()
         if model_version is None:
             return Response({"detail": "no such version"}, status=404)
-        services.model_version_serve(version=model_version, actor=request.user)
+        if services.model_version_serve(version=model_version, actor=request.user):
+            tasks.project_model_changed_enqueue(project.pk)
         return Response(ModelVersionSerializer(model_version).data)
 
 
@@ -205,25 +215,22 @@ class TrainingListApi(APIView):
 
     @extend_schema(request=TrainingRequestSerializer, responses={202: TrainingRunSerializer})
     def post(self, request, slug):
-        project = access.project_coordinated_get_for(request.user, slug)
-        serializer = TrainingRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        project, body = _coordinated_body(request, slug, TrainingRequestSerializer)
         try:
-            run = services.training_request(project=project, actor=request.user, **serializer.validated_data)
+            run = services.training_request(project=project, actor=request.user, **body)
         except services.TrainingError as error:
             return Response({"detail": str(error)}, status=error.status_code)
+        tasks.training_run_enqueue(run)
         return Response(TrainingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
 class ModelSettingsApi(APIView):
     @extend_schema(request=ModelSettingsSerializer, responses=OpenApiTypes.OBJECT)
     def put(self, request, slug):
-        project = access.project_coordinated_get_for(request.user, slug)
-        serializer = ModelSettingsSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        project, body = _coordinated_body(request, slug, ModelSettingsSerializer)
         try:
-            row = services.model_settings_update(project=project, actor=request.user, **serializer.validated_data)
-        except (ValueError, services.TrainingError) as error:
+            row = services.model_settings_update(project=project, actor=request.user, **body)
+        except ValueError as error:  # an unknown config, a malformed schedule (services.ModelSettingsError)
             return Response({"detail": str(error)}, status=400)
         return Response({"config_name": row.config_name, "retrain_after_cases": row.retrain_after_cases,
                          "retrain_crontab": row.retrain_crontab})

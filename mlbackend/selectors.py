@@ -1,6 +1,9 @@
 """Reads of the ML backend's records; coordinators' pages and APIs go through these."""
 from __future__ import annotations
 
+from pathlib import Path
+
+from django.conf import settings
 from django.db.models import QuerySet
 
 from annotation.models import Project
@@ -14,6 +17,16 @@ def served_version_for(project: Project) -> ModelVersion | None:
     rows = list(ProjectModelSettings.objects.select_related("served_version__project")
                 .filter(project_id=project.pk)[:1])
     return rows[0].served_version if rows else None
+
+
+def model_file(version: ModelVersion) -> Path:
+    """Where a registered version's weights lie."""
+    return Path(settings.MEDIA_ROOT) / version.file
+
+
+def models_dir(project: Project) -> Path:
+    """The folder the registry keeps a project's weights in, one file per version."""
+    return Path(settings.MEDIA_ROOT) / "ml" / "models" / project.slug
 
 
 def model_versions_for(project: Project) -> QuerySet[ModelVersion]:

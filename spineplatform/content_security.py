@@ -10,7 +10,7 @@ MR_small_jp2klossless.dcm and MR_small_jpeg_ls_lossless.dcm: both fail to decode
 from csp.constants import UNSAFE_EVAL
 from csp.middleware import CSPMiddleware, PolicyParts
 
-# URL names of the pages that include frontend/_viewer_scripts.html (directly or through case_read.html).
+# URL names of the pages built on frontend/viewer_page.html (case_read.html and adjudication.html).
 VIEWER_PAGES = frozenset({"case-read", "adjudication", "study-session-read"})
 
 

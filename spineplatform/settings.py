@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "annotation",
+    "interchange",
     "mlbackend",
     "studies",
     "frontend",

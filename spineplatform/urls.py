@@ -11,6 +11,7 @@ urlpatterns = [
     # The split view serves Swagger UI's start-up script as a file: the Content-Security-Policy allows no inline one.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("api/", include("annotation.urls")),
+    path("", include("interchange.urls")),
     path("", include("mlbackend.urls")),
     path("", include("studies.urls")),
     path("", include("frontend.urls")),

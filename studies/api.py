@@ -11,9 +11,8 @@ from annotation import services as annotation_services
 from annotation.api import error_response, finding_inputs, read_response
 from annotation.serializers import FindingSerializer, ReadInputSerializer, ReadSerializer
 from annotation.models import Role
-from studies import imports, report, services
+from studies import report, services
 from studies.serializers import (
-    LabelStudioImportSerializer,
     SessionRowSerializer,
     StudyCreateSerializer,
     StudySerializer,
@@ -124,22 +123,3 @@ class SessionModelFindingsApi(APIView):
         session = access.session_get_for(request.user, session_id)
         return Response(FindingSerializer(access.session_model_findings(request.user, session), many=True).data)
 
-
-# Imports --------------------------------------------------------------------------------------------------------
-
-class LabelStudioImportApi(APIView):
-    """Label Studio JSON export (a list of tasks with annotations) -> submitted reads of one reader."""
-
-    @extend_schema(request=LabelStudioImportSerializer, responses={201: OpenApiTypes.OBJECT})
-    def post(self, request, slug):
-        project = access.project_coordinated_get_for(request.user, slug)
-        serializer = LabelStudioImportSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        try:
-            reader = annotation_selectors.users_with_role([serializer.validated_data["reader"]], Role.READER)[0]
-            result = imports.label_studio_import(project=project, tasks=serializer.validated_data["tasks"],
-                                                 reader=reader, context=serializer.validated_data["context"],
-                                                 actor=request.user)
-        except ValueError as error:
-            return error_response(error)
-        return Response(result, status=status.HTTP_201_CREATED)

@@ -21,6 +21,4 @@ urlpatterns = [
     path("api/studies/<int:study_id>/", api.StudyDetailApi.as_view(), name="api-study"),
     path("api/studies/<int:study_id>/dashboard/", api.StudyDashboardApi.as_view(), name="api-study-dashboard"),
     path("api/studies/<int:study_id>/report.zip", api.StudyReportApi.as_view(), name="api-study-report"),
-    path("api/projects/<slug:slug>/import/label-studio/", api.LabelStudioImportApi.as_view(),
-         name="api-import-label-studio"),
 ]

@@ -2,10 +2,12 @@
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 
 import access
 from annotation import selectors as annotation_selectors
 from annotation import services as annotation_services
+from annotation.schema import schema_for_page
 from studies import plots, report
 from studies.dashboard import ALL_LEVELS
 
@@ -68,18 +70,18 @@ def study_session_read(request, session_id):
     case = session.case
     aided = access.session_model_findings_allowed(request.user, session)
     page = {
-        "caseId": case.pk,
-        "schema": case.project.label_schema,
+        "schema": schema_for_page(case.project.label_schema),
         "exhaustive": case.project.labelling_mode == case.project.LabellingMode.EXHAUSTIVE,
         "series": annotation_selectors.case_viewer_series(
             case, instances=access.instances_visible_to(request.user)),
+        # No "correct": a session's read is final once submitted.
         "endpoints": {
-            "open": f"/api/studies/sessions/{session.pk}/open/",
-            "draft": f"/api/studies/sessions/{session.pk}/draft/",
-            "submit": f"/api/studies/sessions/{session.pk}/submit/",
-            "model": f"/api/studies/sessions/{session.pk}/model-findings/" if aided else None,
+            "open": reverse("api-study-session-open", args=[session.pk]),
+            "draft": reverse("api-study-session-draft", args=[session.pk]),
+            "submit": reverse("api-study-session-submit", args=[session.pk]),
+            "model": reverse("api-study-session-model-findings", args=[session.pk]) if aided else None,
         },
     }
     return render(request, "frontend/case_read.html", _context(
-        request, case=case, page=page, back_url="/studies/sessions/", back_label="study sessions",
+        request, case=case, page=page, back_url=reverse("study-sessions"), back_label="study sessions",
         heading=f"{session.study.name}: {session.get_arm_display()}{' (repeat)' if session.repetition > 1 else ''}"))

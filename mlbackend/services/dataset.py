@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
-import yaml
 
 from annotation.models import Case, GroundTruthItem
 from annotation.rendering import instance_to_uint8
 from annotation.schema import detector_classes
+from interchange.formats.yolo import data_yaml, yolo_line
 
 HELDOUT_SHARE = 0.2     # of patients, when the project marked no case as held-out test
 VALIDATION_SHARE = 0.2  # of the remaining training patients (Ultralytics' per-epoch validation)
@@ -86,15 +86,6 @@ def _check_no_leak(parts: dict[str, list[Case]]) -> None:
         raise DatasetLeakError("a patient of the held-out or reader-study set was about to enter training")
 
 
-def _yolo_line(class_index: int, box, width: int, height: int, task: str) -> str:
-    x0, y0, x1, y1 = (max(0.0, min(v, lim)) for v, lim in zip(box, (width, height, width, height)))
-    if task == "segment":  # a box without a contour becomes its rectangle
-        points = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
-        return f"{class_index} " + " ".join(f"{x / width:.6f} {y / height:.6f}" for x, y in points)
-    return (f"{class_index} {(x0 + x1) / 2 / width:.6f} {(y0 + y1) / 2 / height:.6f} "
-            f"{(x1 - x0) / width:.6f} {(y1 - y0) / height:.6f}")
-
-
 def dataset_export(*, project, out_dir: Path, task: str = "detect", parts: dict | None = None) -> DatasetExport:
     """Writes images/{train,val,test}, labels/{...} and data.yaml under out_dir (replacing what was there).
 
@@ -130,8 +121,8 @@ def dataset_export(*, project, out_dir: Path, task: str = "detect", parts: dict 
                 class_name = (spec or {}).get("classes", {}).get(item.value)
                 if class_name is None:
                     continue  # a negative value (no herniation) has no detector class
-                lines.append(_yolo_line(class_index[class_name], (item.x0, item.y0, item.x1, item.y1),
-                                        item.instance.columns, item.instance.rows, task))
+                lines.append(yolo_line(class_index[class_name], (item.x0, item.y0, item.x1, item.y1),
+                                       item.instance.columns, item.instance.rows, task))
             if not lines:
                 continue
             stem = f"c{gt_items[0].case_id}_i{instance_id}"
@@ -141,8 +132,7 @@ def dataset_export(*, project, out_dir: Path, task: str = "detect", parts: dict 
         export.images[split] = len(list((out_dir / "images" / split).glob("*.png")))
         export.boxes[split] = boxes
     val_dir = "images/val" if export.images["val"] else "images/train"
-    export.data_yaml.write_text(yaml.safe_dump({
-        "path": str(out_dir.resolve()), "train": "images/train", "val": val_dir, "test": "images/test",
-        "names": dict(enumerate(class_names)),
-    }, sort_keys=False))
+    export.data_yaml.write_text(data_yaml(
+        names=class_names, path=str(out_dir.resolve()),
+        splits={"train": "images/train", "val": val_dir, "test": "images/test"}))
     return export

@@ -12,7 +12,6 @@ import base64
 import binascii
 import re
 import urllib.parse
-import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,12 +24,13 @@ from annotation import services as annotation_services
 from annotation.models import Assignment, Instance, Project, Read, Role
 from annotation.schema import class_to_finding
 from annotation.rendering import instance_to_uint8
+from interchange.formats import label_studio as ls_format
+from mlbackend.active_learning import task_score
 from mlbackend.adapter import Detection, adapter_for
-from mlbackend.interpret import ImageDetections, place_findings, task_score
+from mlbackend.interpret import ImageDetections, place_findings
 from mlbackend.models import LabelStudioLink, ModelVersion, ProjectModelSettings
-from mlbackend.selectors import served_version_for
+from mlbackend.selectors import model_file, served_version_for
 from mlbackend.services import media, remote
-from mlbackend.services.registry import model_file
 from spineplatform.parsers import json_loads_limited
 
 INSTANCE_URL = re.compile(r"^(?:https?://[^/]+)?/api/instances/(\d+)/dicom/?$")
@@ -45,28 +45,12 @@ class ProtocolError(Exception):
         self.status_code = status_code
 
 
-@dataclass(frozen=True)
-class LabelConfig:
-    from_name: str = "label"
-    to_name: str = "image"
-    data_key: str = "image"
-
-
-def label_config_parse(xml: str | None) -> LabelConfig:
+def _label_config(xml: str | None) -> ls_format.LabelConfig:
     """The RectangleLabels control and its Image (names and the task data key); defaults when absent."""
-    if not xml:
-        return LabelConfig()
     try:
-        root = ElementTree.fromstring(xml)
-    except ElementTree.ParseError as error:
-        raise ProtocolError(f"label_config is not valid XML: {error}")
-    control = next((el for el in root.iter() if el.tag in ("RectangleLabels", "PolygonLabels")), None)
-    if control is None:
-        return LabelConfig()
-    to_name = control.get("toName", "image")
-    image = next((el for el in root.iter() if el.tag == "Image" and el.get("name") == to_name), None)
-    data_key = (image.get("value", "$image") if image is not None else "$image").lstrip("$")
-    return LabelConfig(control.get("name", "label"), to_name, data_key)
+        return ls_format.label_config_parse(xml)
+    except ls_format.LabelStudioFormatError as error:
+        raise ProtocolError(str(error))
 
 
 def _ls_project_id(value) -> str:
@@ -116,7 +100,7 @@ def setup(*, client, project: Project, ls_project: str, label_config: str, hostn
     """Links the Label Studio project to the ML client's SpineRead project and records where its media lives
     (hostname, token); returns the served model version. Label Studio calls this often: unchanged
     registrations write nothing."""
-    label_config_parse(label_config)
+    _label_config(label_config)
     named = (extra_params or {}).get("project")
     if named not in (None, "", project.slug):
         raise ProtocolError(f"this ML client serves project {project.slug} only", 403)
@@ -222,7 +206,7 @@ def predict(*, project: Project, tasks: list, ls_project: str | None, label_conf
     if not isinstance(tasks, list) or not tasks:
         raise ProtocolError("tasks must be a non-empty list")
     link = link_for(project, ls_project)
-    config = label_config_parse(label_config or (link.label_config if link else ""))
+    config = _label_config(label_config or (link.label_config if link else ""))
     images = []
     for index, task in enumerate(tasks):
         where = _task_label(task, index)
@@ -247,14 +231,9 @@ def predict(*, project: Project, tasks: list, ls_project: str | None, label_conf
     return results
 
 
-def _rectangle(detection: Detection, width: int, height: int, config: LabelConfig) -> dict:
-    x0, y0, x1, y1 = detection.box
-    x0, y0, x1, y1 = max(0.0, x0), max(0.0, y0), min(float(width), x1), min(float(height), y1)
-    return {"from_name": config.from_name, "to_name": config.to_name, "type": "rectanglelabels",
-            "original_width": width, "original_height": height, "image_rotation": 0,
-            "value": {"x": round(100 * x0 / width, 4), "y": round(100 * y0 / height, 4),
-                      "width": round(100 * (x1 - x0) / width, 4), "height": round(100 * (y1 - y0) / height, 4),
-                      "rotation": 0, "rectanglelabels": [detection.class_name]},
+def _rectangle(detection: Detection, width: int, height: int, config: ls_format.LabelConfig) -> dict:
+    return {**ls_format.rectangle(detection.box, width, height, label=detection.class_name,
+                                  from_name=config.from_name, to_name=config.to_name, digits=4),
             "score": round(detection.score, 4)}
 
 
@@ -358,7 +337,7 @@ def annotation_store(*, confirmed: ConfirmedAnnotation) -> dict:
     as actor, on behalf of the reader. Raises ProtocolError."""
     link, annotation, task = confirmed.link, confirmed.annotation, confirmed.task
     project = link.project
-    config = label_config_parse(link.label_config)
+    config = _label_config(link.label_config)
     data = task.get("data") if isinstance(task.get("data"), dict) else {}
     url = data.get(config.data_key) or next((v for v in data.values() if isinstance(v, str)), "")
     own = INSTANCE_URL.match(url if isinstance(url, str) else "")
@@ -369,21 +348,13 @@ def annotation_store(*, confirmed: ConfirmedAnnotation) -> dict:
     case = instance.series.case
     reader = _annotator(annotation, case)
     schema = project.label_schema
-    detections = []
-    for item in annotation.get("result") or []:
-        if not isinstance(item, dict) or item.get("type") != "rectanglelabels":
-            continue
-        value = item.get("value") or {}
-        try:
-            label = value["rectanglelabels"][0]
-            class_to_finding(schema, label)
-            x0 = float(value["x"]) * instance.columns / 100
-            y0 = float(value["y"]) * instance.rows / 100
-            box = (x0, y0, x0 + float(value["width"]) * instance.columns / 100,
-                   y0 + float(value["height"]) * instance.rows / 100)
-        except (KeyError, IndexError, TypeError, ValueError) as error:
-            raise ProtocolError(f"bad rectangle in the annotation: {error}")
-        detections.append(Detection(label, 1.0, box))
+    try:
+        rectangles = ls_format.result_parse(annotation.get("result") or [], rectangles_only=True).rectangles
+        for rectangle in rectangles:
+            class_to_finding(schema, rectangle.label)
+    except ValueError as error:  # LabelStudioFormatError, SchemaError
+        raise ProtocolError(f"bad rectangle in the annotation: {error}")
+    detections = [Detection(r.label, 1.0, r.box(instance.columns, instance.rows)) for r in rectangles]
     series_instances = list(instance.series.instances.values_list("pk", flat=True))
     image = ImageDetections(instance_id=instance.pk, plane=instance.series.plane,
                             rank=series_instances.index(instance.pk), series_length=len(series_instances),

@@ -9,11 +9,11 @@ import numpy as np
 from annotation import services as annotation_services
 from annotation.models import Case, Instance, Series
 from annotation.rendering import instance_to_uint8
+from mlbackend.active_learning import informativeness
 from mlbackend.adapter import adapter_for
-from mlbackend.interpret import ImageDetections, case_findings, informativeness
+from mlbackend.interpret import ImageDetections, case_findings
 from mlbackend.models import CaseInformativeness, ModelVersion
-from mlbackend.selectors import served_version_for
-from mlbackend.services.registry import model_file
+from mlbackend.selectors import model_file, served_version_for
 
 logger = logging.getLogger(__name__)
 

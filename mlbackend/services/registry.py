@@ -1,6 +1,7 @@
 """The model registry: storing a trained model, the promotion gate, serving and rollback."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -11,19 +12,14 @@ from django.db.models import Max
 
 from annotation import services as annotation_services
 from annotation.models import Project
+from annotation.schema import detector_classes
 from mlbackend.adapter import file_sha256
 from mlbackend.configs import config_load
 from mlbackend.models import ModelVersion, ProjectModelSettings
+from mlbackend.selectors import models_dir
+from mlbackend.services.model_settings import project_model_settings
 
 PROMOTION_METRIC = "map50_95"
-
-
-def project_model_settings(project: Project, *, lock: bool = False) -> ProjectModelSettings:
-    """The project's ML settings row (created with defaults on first use)."""
-    row, _ = ProjectModelSettings.objects.get_or_create(project=project)
-    if lock:
-        row = ProjectModelSettings.objects.select_for_update().get(pk=row.pk)
-    return row
 
 
 def promotion_decide(*, candidate: dict | None, served: dict | None, served_exists: bool) -> tuple[bool, str]:
@@ -40,10 +36,6 @@ def promotion_decide(*, candidate: dict | None, served: dict | None, served_exis
     return False, f"{PROMOTION_METRIC} {c:.4f} <= served {s:.4f}"
 
 
-def models_dir(project: Project) -> Path:
-    return Path(settings.MEDIA_ROOT) / "ml" / "models" / project.slug
-
-
 @transaction.atomic
 def model_version_register(*, project: Project, weights: Path, config_name: str, class_names: list[str],
                            metrics: dict, gate: dict, promote: bool, parent: ModelVersion | None = None,
@@ -51,7 +43,8 @@ def model_version_register(*, project: Project, weights: Path, config_name: str,
                            train_seconds: float = 0.0, epochs: int = 0, imgsz: int = 0,
                            decision: str | None = None, actor=None) -> ModelVersion:
     """Copies the weights into the registry and records the version; serves it when `promote`. One
-    transaction: either the row, the file and the served pointer all change, or (on error) none does."""
+    transaction: either the row, the file and the served pointer all change, or (on error) none does. A caller
+    that promotes has the project's unread cases pre-annotated again once this commits."""
     model_settings = project_model_settings(project, lock=True)
     number = (ModelVersion.objects.filter(project=project).aggregate(n=Max("version"))["n"] or 0) + 1
     target_dir = models_dir(project)
@@ -87,49 +80,18 @@ def _serve(model_settings: ProjectModelSettings, version: ModelVersion, *, actor
     model_settings.save(update_fields=["served_version"])
     annotation_services.audit_log(actor=actor, action="model_version_serve", target=version,
                                   payload={"previous": previous, "reason": reason})
-    project_id = version.project_id
-    transaction.on_commit(lambda: _model_changed(project_id))
-
-
-def _model_changed(project_id: int) -> None:
-    from mlbackend.tasks import project_model_changed_task
-
-    project_model_changed_task.delay(project_id)
 
 
 @transaction.atomic
-def model_version_serve(*, version: ModelVersion, actor=None) -> ModelVersion:
-    """Serves any registered version (rollback or roll forward); the gate applies to new trainings only."""
+def model_version_serve(*, version: ModelVersion, actor=None) -> bool:
+    """Serves any registered version (rollback or roll forward); the gate applies to new trainings only.
+    Returns whether the served version changed (the caller then has the project's unread cases pre-annotated
+    again)."""
     model_settings = project_model_settings(version.project, lock=True)
     if model_settings.served_version_id == version.pk:
-        return version
+        return False
     _serve(model_settings, version, actor=actor, reason="rollback")
-    return version
-
-
-def model_file(version: ModelVersion) -> Path:
-    return Path(settings.MEDIA_ROOT) / version.file
-
-
-@transaction.atomic
-def model_settings_update(*, project: Project, actor=None, config_name: str | None = None,
-                          retrain_after_cases: int | None = None, retrain_crontab: str | None = None):
-    """Changes the project's model config and retraining triggers; raises ValueError on an unknown config."""
-    row = project_model_settings(project, lock=True)
-    if config_name is not None:
-        config_load(config_name)
-        row.config_name = config_name
-    if retrain_after_cases is not None:
-        row.retrain_after_cases = retrain_after_cases
-    row.save()
-    annotation_services.audit_log(actor=actor, action="model_settings_update", target=project,
-                                  payload={"config_name": row.config_name, "retrain_after_cases": row.retrain_after_cases})
-    if retrain_crontab is not None:
-        from mlbackend.services.training import retrain_schedule_set
-
-        retrain_schedule_set(project=project, crontab=retrain_crontab, actor=actor)
-        row.refresh_from_db()
-    return row
+    return True
 
 
 STARTER_WEIGHTS = Path(__file__).resolve().parents[1] / "starter" / "yolov8n-phantom.pt"
@@ -137,11 +99,8 @@ STARTER_WEIGHTS = Path(__file__).resolve().parents[1] / "starter" / "yolov8n-pha
 
 def starter_register(*, project: Project, weights: Path = STARTER_WEIGHTS, actor=None) -> ModelVersion | None:
     """Registers and serves the shipped starter model as a project's first version (the demo's), unless the
-    project already has a model or the file is missing. Its metrics are from phantoms, not this project."""
-    import json
-
-    from annotation.schema import detector_classes
-
+    project already has a model or the file is missing (None). Its metrics are from phantoms, not this
+    project. A version returned is served: the caller has the project's unread cases pre-annotated again."""
     if ModelVersion.objects.filter(project=project).exists() or not Path(weights).exists():
         return None
     meta_file = Path(weights).with_suffix(".json")

@@ -23,9 +23,10 @@ from annotation.models import Project
 from mlbackend.adapter import EpochProgress, YoloAdapter, adapter_for, training_device
 from mlbackend.configs import config_load
 from mlbackend.models import ModelVersion, TrainingRun
-from mlbackend.selectors import ACTIVE_STATUSES, served_version_for
-from mlbackend.services.dataset import dataset_export
-from mlbackend.services.registry import model_file, model_version_register, project_model_settings, promotion_decide
+from mlbackend.selectors import ACTIVE_STATUSES, model_file, served_version_for
+from mlbackend.services.dataset import DatasetExport, case_partition, dataset_export
+from mlbackend.services.model_settings import project_model_settings
+from mlbackend.services.registry import model_version_register, promotion_decide
 
 logger = logging.getLogger(__name__)
 STALE_AFTER = timedelta(minutes=10)  # a running training writes a heartbeat at least once per epoch
@@ -79,10 +80,9 @@ def training_runs_reap(*, project: Project | None = None, stale_after: timedelta
 
 
 def training_request(*, project: Project, trigger: str = TrainingRun.Trigger.MANUAL, actor=None,
-                     epochs: int | None = None, imgsz: int | None = None, config_name: str | None = None,
-                     enqueue: bool = True) -> TrainingRun:
-    """Queues a training of the project's configured model; one active training per project (409 otherwise).
-    The task is sent once the row is committed."""
+                     epochs: int | None = None, imgsz: int | None = None, config_name: str | None = None) -> TrainingRun:
+    """Records a training of the project's configured model, QUEUED; one active training per project (409
+    otherwise). The caller sends it to a worker once the row is committed (tasks.training_run_enqueue)."""
     training_runs_reap(project=project)
     with transaction.atomic():
         model_settings = project_model_settings(project, lock=True)
@@ -100,26 +100,78 @@ def training_request(*, project: Project, trigger: str = TrainingRun.Trigger.MAN
         )
         annotation_services.audit_log(actor=actor, action="training_request", target=run,
                                       payload={"trigger": trigger, "config": name, "epochs": run.epochs})
-        if enqueue:
-            run_id, queue = run.pk, run.queue
-            transaction.on_commit(lambda: _enqueue(run_id, queue))
     return run
-
-
-def _enqueue(run_id: int, queue: str) -> None:
-    from mlbackend.tasks import training_run_task
-
-    training_run_task.apply_async(args=[run_id], queue=queue)
 
 
 def _work_dir(run: TrainingRun) -> Path:
     return Path(settings.MEDIA_ROOT) / "ml" / "work" / f"run-{run.pk}"
 
 
+def _progress_recorder(run: TrainingRun, on_epoch):
+    """The adapter's per-epoch callback: progress and heartbeat on the run's row (what the reaper reads)."""
+
+    def progress(epoch: EpochProgress) -> None:
+        TrainingRun.objects.filter(pk=run.pk).update(
+            epoch=epoch.epoch, loss=epoch.loss, eta_seconds=epoch.eta_seconds, heartbeat_at=timezone.now())
+        if on_epoch is not None:
+            on_epoch(epoch)
+
+    return progress
+
+
+def _candidate(config, export: DatasetExport, served: ModelVersion | None) -> tuple[YoloAdapter, ModelVersion | None]:
+    """The model to train and its parent: the served weights when they fit (same classes and config), else a
+    fresh build of the config."""
+    if served is not None and served.class_names == export.class_names and served.config_name == config.name:
+        return YoloAdapter.load(model_file(served)), served  # continue from the served weights
+    return YoloAdapter.build(config), served
+
+
+def _heldout_metrics(candidate: YoloAdapter, served: ModelVersion | None, export: DatasetExport, *, imgsz: int,
+                     work: Path, device: str) -> tuple[dict | None, dict | None]:
+    """Candidate's and served model's metrics on the same held-out split; (None, None) without one."""
+    if not export.images.get("test"):
+        return None, None
+    evaluate = {"data_yaml": export.data_yaml, "split": "test", "imgsz": imgsz, "out_dir": work, "device": device}
+    metrics = candidate.evaluate(**evaluate).as_dict()
+    served_metrics = None
+    if served is not None:
+        served_metrics = adapter_for(model_file(served), served.sha256).evaluate(**evaluate).as_dict()
+    return metrics, served_metrics
+
+
+def _train_and_register(run: TrainingRun, *, work: Path, device: str, on_epoch, batch: int | None) -> TrainingRun:
+    """Export, train, gate; then the version row, its file, the served pointer and SUCCEEDED in one transaction."""
+    project = run.project
+    config = config_load(run.config_name)
+    export = dataset_export(project=project, out_dir=work / "dataset", task=config.task)
+    if not export.images.get("train"):
+        raise TrainingError("no ground-truth boxes to train on yet")
+    served = served_version_for(project)
+    candidate, parent = _candidate(config, export, served)
+    result = candidate.train(data_yaml=export.data_yaml, out_dir=work, epochs=run.epochs, imgsz=run.imgsz,
+                             batch=batch or config.batch, device=device, on_epoch=_progress_recorder(run, on_epoch))
+    metrics, served_metrics = _heldout_metrics(candidate, served, export, imgsz=run.imgsz, work=work, device=device)
+    promote, reason = promotion_decide(candidate=metrics, served=served_metrics, served_exists=served is not None)
+    gate = {"promoted": promote, "reason": reason, "served_version": served.version if served else None,
+            "served_metrics": served_metrics, "heldout_images": export.images.get("test", 0)}
+    with transaction.atomic():
+        version = model_version_register(
+            project=project, weights=result.weights, config_name=config.name, class_names=export.class_names,
+            metrics=metrics or {}, gate=gate, promote=promote, parent=parent,
+            training_case_ids=export.train_case_ids, validation_case_ids=export.val_case_ids,
+            heldout_case_ids=export.test_case_ids, device=device, train_seconds=round(result.seconds, 2),
+            epochs=run.epochs, imgsz=run.imgsz,
+        )
+        return training_run_transition(run, TrainingRun.Status.SUCCEEDED, model_version=version,
+                                       heartbeat_at=timezone.now())
+
+
 def training_run_execute(*, run_id: int, on_epoch=None, batch: int | None = None) -> TrainingRun:
     """The worker's side of a training: export, train, evaluate candidate and served model on the held-out
     set, register, promote if better. Returns the finished run (FAILED with its error when anything raised;
-    a run found RUNNING was left by a dead worker and becomes INTERRUPTED without retraining)."""
+    a run found RUNNING was left by a dead worker and becomes INTERRUPTED without retraining). When its
+    version was promoted (``run.model_version.decision``), the caller has the unread cases pre-annotated."""
     run = TrainingRun.objects.select_related("project").get(pk=run_id)
     if run.status == TrainingRun.Status.RUNNING:
         return training_run_transition(run, TrainingRun.Status.INTERRUPTED, error="redelivered after a worker died")
@@ -128,50 +180,9 @@ def training_run_execute(*, run_id: int, on_epoch=None, batch: int | None = None
     device = training_device()
     run = training_run_transition(run, TrainingRun.Status.RUNNING, started_at=timezone.now(),
                                   heartbeat_at=timezone.now(), device=device, worker_pid=os.getpid())
-    project = run.project
     work = _work_dir(run)
     try:
-        config = config_load(run.config_name)
-        export = dataset_export(project=project, out_dir=work / "dataset", task=config.task)
-        if not export.images.get("train"):
-            raise TrainingError("no ground-truth boxes to train on yet")
-        served = served_version_for(project)
-        if served is not None and served.class_names == export.class_names and served.config_name == config.name:
-            candidate, parent = YoloAdapter.load(model_file(served)), served  # continue from the served weights
-        else:
-            candidate, parent = YoloAdapter.build(config), served
-
-        def progress(epoch: EpochProgress) -> None:
-            TrainingRun.objects.filter(pk=run.pk).update(
-                epoch=epoch.epoch, loss=epoch.loss, eta_seconds=epoch.eta_seconds, heartbeat_at=timezone.now())
-            if on_epoch is not None:
-                on_epoch(epoch)
-
-        result = candidate.train(data_yaml=export.data_yaml, out_dir=work, epochs=run.epochs, imgsz=run.imgsz,
-                                 batch=batch or config.batch, device=device, on_epoch=progress)
-        has_heldout = bool(export.images.get("test"))
-        metrics = served_metrics = None
-        if has_heldout:
-            metrics = candidate.evaluate(data_yaml=export.data_yaml, split="test", imgsz=run.imgsz,
-                                         out_dir=work, device=device).as_dict()
-            if served is not None:
-                served_model = adapter_for(model_file(served), served.sha256)
-                served_metrics = served_model.evaluate(data_yaml=export.data_yaml, split="test", imgsz=run.imgsz,
-                                                       out_dir=work, device=device).as_dict()
-        promote, reason = promotion_decide(candidate=metrics, served=served_metrics, served_exists=served is not None)
-        gate = {"promoted": promote, "reason": reason, "served_version": served.version if served else None,
-                "served_metrics": served_metrics, "heldout_images": export.images.get("test", 0)}
-        with transaction.atomic():
-            version = model_version_register(
-                project=project, weights=result.weights, config_name=config.name, class_names=export.class_names,
-                metrics=metrics or {}, gate=gate, promote=promote, parent=parent,
-                training_case_ids=export.train_case_ids, validation_case_ids=export.val_case_ids,
-                heldout_case_ids=export.test_case_ids, device=device, train_seconds=round(result.seconds, 2),
-                epochs=run.epochs, imgsz=run.imgsz,
-            )
-            run = training_run_transition(run, TrainingRun.Status.SUCCEEDED, model_version=version,
-                                          heartbeat_at=timezone.now())
-        return run
+        return _train_and_register(run, work=work, device=device, on_epoch=on_epoch, batch=batch)
     except Exception as error:
         logger.exception("training %s failed", run.pk)
         message = f"{type(error).__name__}: {error}"
@@ -183,8 +194,6 @@ def training_run_execute(*, run_id: int, on_epoch=None, batch: int | None = None
 
 def retrain_due(project: Project) -> bool:
     """True when at least K ground-truth cases exist that the served model did not train on (K per project)."""
-    from mlbackend.services.dataset import case_partition
-
     model_settings = project_model_settings(project)
     if not model_settings.retrain_after_cases:
         return False
@@ -196,7 +205,8 @@ def retrain_due(project: Project) -> bool:
 
 
 def trainings_request_due(*, trigger: str = TrainingRun.Trigger.NEW_CASES) -> list[TrainingRun]:
-    """Queues a training for every project with K new ground-truth cases and none active (the beat check)."""
+    """Requests a training for every project with K new ground-truth cases and none active (the beat check);
+    returns the runs, for the caller to send to a worker."""
     runs = []
     for project in Project.objects.all():
         if retrain_due(project):
@@ -206,37 +216,3 @@ def trainings_request_due(*, trigger: str = TrainingRun.Trigger.NEW_CASES) -> li
                 pass
     return runs
 
-
-__all__ = ["ModelVersion", "TrainingError", "retrain_due", "training_queue", "training_request",
-           "training_run_execute", "training_run_transition", "training_runs_reap", "trainings_request_due"]
-
-
-@transaction.atomic
-def retrain_schedule_set(*, project: Project, crontab: str, actor=None) -> None:
-    """Sets (or with "" removes) the project's scheduled retraining: a django-celery-beat PeriodicTask that
-    beat reads from the database, so schedules change without restarting beat. Raises TrainingError on a
-    malformed 'm h dom mon dow'."""
-    import json
-
-    from django_celery_beat.models import CrontabSchedule, PeriodicTask
-
-    name = f"mlbackend: scheduled training of {project.slug}"
-    model_settings = project_model_settings(project, lock=True)
-    crontab = " ".join(crontab.split())
-    if not crontab:
-        PeriodicTask.objects.filter(name=name).delete()
-    else:
-        fields = crontab.split(" ")
-        if len(fields) != 5:
-            raise TrainingError("a schedule is five cron fields: minute hour day-of-month month day-of-week")
-        minute, hour, day_of_month, month, day_of_week = fields
-        schedule, _ = CrontabSchedule.objects.get_or_create(
-            minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month, day_of_week=day_of_week,
-            timezone=settings.TIME_ZONE)
-        PeriodicTask.objects.update_or_create(name=name, defaults={
-            "task": "mlbackend.scheduled_training", "crontab": schedule, "args": json.dumps([project.pk]),
-            "enabled": True})
-    model_settings.retrain_crontab = crontab
-    model_settings.save(update_fields=["retrain_crontab"])
-    annotation_services.audit_log(actor=actor, action="retrain_schedule_set", target=project,
-                                  payload={"crontab": crontab})

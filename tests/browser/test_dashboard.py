@@ -10,7 +10,7 @@ import pytest
 
 from studies.report import JSON_KEYS
 from tests.browser.conftest import ARTIFACTS, log_in
-from tests.studies.test_dashboard import build_study
+from tests.studies.simulated_study import build_study
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

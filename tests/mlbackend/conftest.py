@@ -5,6 +5,8 @@ from annotation import services
 from annotation.dicom import path_sources
 from annotation.models import Case, Instance, Role
 from fixtures.phantoms import generate_phantoms
+from mlbackend.adapter import Detection
+from mlbackend.interpret import ImageDetections
 from tests.conftest import make_user
 
 N_PHANTOMS = 6
@@ -116,6 +118,23 @@ def tiny_weights(tmp_path_factory, phantom_dir):
     return result.weights
 
 
+def disc(y, grade=3, score=0.9):
+    """A disc box (a Pfirrmann class) 12 px tall at height `y` on a sagittal image."""
+    return Detection(f"disc_p{grade}", score, (100.0, y, 140.0, y + 12))
+
+
+def sagittal(*detections, instance_id=1):
+    """The middle slice of a 13-slice sagittal series with these detections."""
+    return ImageDetections(instance_id=instance_id, plane="sagittal", rank=6, series_length=13,
+                           detections=tuple(detections), image_height=384)
+
+
+def axial(*detections, rank=0, instance_id=9):
+    """A slice of a 5-slice axial series (rank 0 is the most caudal, L5/S1) with these detections."""
+    return ImageDetections(instance_id=instance_id, plane="axial", rank=rank, series_length=5,
+                           detections=tuple(detections))
+
+
 def register_served(project, weights, conf: float = 0.05):
     """Registers `weights` as the project's served model (what the starter model and the demo do)."""
     from annotation.schema import detector_classes
@@ -139,3 +158,24 @@ def eager_tasks():
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = before
+
+
+@pytest.fixture
+def sent_tasks(monkeypatch):
+    """What the entry points send to Celery, recorded instead of sent: [(task, args, queue)]. Sends wait for the
+    commit, so a test sees them inside django_capture_on_commit_callbacks(execute=True)."""
+    sent = []
+
+    class Recorder:
+        def __init__(self, name):
+            self.name = name
+
+        def delay(self, *args):
+            sent.append((self.name, list(args), None))
+
+        def apply_async(self, args, queue=None):
+            sent.append((self.name, list(args), queue))
+
+    for name in ("training_run_task", "project_model_changed_task"):
+        monkeypatch.setattr(f"mlbackend.tasks.{name}", Recorder(name))
+    return sent

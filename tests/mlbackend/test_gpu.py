@@ -6,6 +6,7 @@ from annotation.models import Finding, Source
 from mlbackend import services
 from mlbackend.adapter import adapter_for, training_device
 from mlbackend.models import ModelVersion, TrainingRun
+from mlbackend.selectors import model_file
 from tests.mlbackend.conftest import import_phantom, register_served
 
 pytestmark = [pytest.mark.gpu, pytest.mark.slow,
@@ -13,7 +14,7 @@ pytestmark = [pytest.mark.gpu, pytest.mark.slow,
 
 
 def test_training_goes_to_the_gpu_queue_and_registers_a_cuda_model(gt_cases, ml_project):
-    run = services.training_request(project=ml_project, enqueue=False, epochs=2, imgsz=128)
+    run = services.training_request(project=ml_project, epochs=2, imgsz=128)
     assert run.queue == "gpu"
 
     run = services.training_run_execute(run_id=run.pk, batch=8)
@@ -30,6 +31,6 @@ def test_preannotation_predicts_on_the_gpu(ml_project, phantom_dir, tiny_weights
 
     stored = services.cases_preannotate(case_ids=[case.pk])
 
-    adapter = adapter_for(services.model_file(version), version.sha256)
+    adapter = adapter_for(model_file(version), version.sha256)
     assert training_device() == "0" and next(adapter.model.model.parameters()).device.type == "cuda"
     assert stored[case.pk] == Finding.objects.filter(case=case, source=Source.MODEL).count() > 0

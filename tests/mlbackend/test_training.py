@@ -6,13 +6,14 @@ from annotation.models import AuditEvent, Case, Finding, Source
 from mlbackend import services
 from mlbackend.adapter import adapter_for
 from mlbackend.models import CaseInformativeness, ModelVersion, TrainingRun
-from mlbackend.selectors import served_version_for
+from mlbackend.selectors import model_file, served_version_for
+from mlbackend.tasks import training_run_task
 
 TINY = {"epochs": 1, "imgsz": 64}
 
 
 def train_once(project, **kwargs):
-    run = services.training_request(project=project, enqueue=False, **{**TINY, **kwargs})
+    run = services.training_request(project=project, **{**TINY, **kwargs})
     return services.training_run_execute(run_id=run.pk, batch=4)
 
 
@@ -52,7 +53,9 @@ def test_leak_check_refuses_a_study_case_in_training(gt_cases, ml_project, tmp_p
 def test_train_registers_promotes_then_gate_rejects_and_preannotates(gt_cases, ml_project, monkeypatch, eager_tasks,
                                                                     django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        first = train_once(ml_project)
+        requested = services.training_request(project=ml_project, **TINY)
+        training_run_task(requested.pk)  # the worker's entry point: a promotion re-annotates the unread cases
+    first = TrainingRun.objects.get(pk=requested.pk)
 
     assert first.status == TrainingRun.Status.SUCCEEDED, first.error
     version = first.model_version
@@ -110,7 +113,7 @@ def test_a_training_that_dies_in_an_epoch_changes_nothing_served(gt_cases, ml_pr
     def die(progress):
         raise RuntimeError(f"killed after epoch {progress.epoch}")
 
-    run = services.training_request(project=ml_project, enqueue=False, epochs=2, imgsz=64)
+    run = services.training_request(project=ml_project, epochs=2, imgsz=64)
     run = services.training_run_execute(run_id=run.pk, on_epoch=die, batch=4)
 
     assert run.status == TrainingRun.Status.FAILED and "killed after epoch 1" in run.error
@@ -135,7 +138,7 @@ def test_segmentation_and_se_configs_train_register_and_preannotate(config_name,
     assert set(version.metrics) == {"map50", "map50_95", "per_class"} and len(version.sha256) == 64
     assert served_version_for(ml_project) == version
     # the trained file is a model of the chosen kind with the schema's classes, and serves predictions
-    adapter = adapter_for(services.model_file(version), version.sha256)
+    adapter = adapter_for(model_file(version), version.sha256)
     assert adapter.task == ("segment" if config_name.endswith("seg") else "detect")
     assert adapter.class_names[:2] == ["disc_p1", "disc_p2"]
     unread = gt_cases["unread"]

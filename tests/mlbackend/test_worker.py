@@ -11,6 +11,7 @@ from django.db import connection
 from mlbackend import services
 from mlbackend.models import ModelVersion, TrainingRun
 from mlbackend.selectors import served_version_for
+from mlbackend.tasks import training_run_enqueue
 from tests.mlbackend.conftest import register_served
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -36,7 +37,8 @@ def worker(settings, tmp_path):
 def test_training_killed_midway_leaves_registry_and_served_model_as_they_were(gt_cases, ml_project, tiny_weights,
                                                                               worker):
     served = register_served(ml_project, tiny_weights)
-    run = services.training_request(project=ml_project, epochs=200, imgsz=64)  # on_commit: sent to the worker
+    run = services.training_request(project=ml_project, epochs=200, imgsz=64)
+    training_run_enqueue(run)  # on_commit (at once, outside a transaction): sent to the worker
 
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -57,4 +59,4 @@ def test_training_killed_midway_leaves_registry_and_served_model_as_they_were(gt
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.INTERRUPTED and run.finished_at is not None
     assert served_version_for(ml_project) == served
-    assert services.training_request(project=ml_project, enqueue=False).status == TrainingRun.Status.QUEUED
+    assert services.training_request(project=ml_project).status == TrainingRun.Status.QUEUED

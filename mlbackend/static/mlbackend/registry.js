@@ -1,7 +1,12 @@
-// The forms post to the JSON API; reload to show the result (or its error).
-document.querySelectorAll("#train-form, .serve-form").forEach(form => form.addEventListener("submit", async event => {
+/* The forms post to the JSON API; reload to show the result, after saying its error if there is one. */
+import {request} from "../frontend/api.js";
+
+document.querySelectorAll("#train-form, .serve-form").forEach((form) => form.addEventListener("submit", async (event) => {
   event.preventDefault();
-  const response = await fetch(form.action, {method: "POST", headers: {"X-CSRFToken": form.querySelector("[name=csrfmiddlewaretoken]").value}});
-  if (!response.ok) { alert((await response.json()).detail || response.statusText); }
+  try {
+    await request("POST", form.action);
+  } catch (error) {
+    alert(error.message);
+  }
   location.reload();
 }));
