@@ -8,15 +8,11 @@ from rest_framework.views import APIView
 import access
 from annotation import selectors as annotation_selectors
 from annotation import services as annotation_services
-from annotation.api import error_response, finding_inputs, read_response
+from annotation.api import error_response, finding_inputs, read_response, validated
 from annotation.serializers import FindingSerializer, ReadInputSerializer, ReadSerializer
 from annotation.models import Role
 from studies import report, services
-from studies.serializers import (
-    SessionRowSerializer,
-    StudyCreateSerializer,
-    StudySerializer,
-)
+from studies.serializers import SessionRowSerializer, StudyCreateSerializer, StudySerializer
 
 
 class StudyListApi(APIView):
@@ -28,9 +24,7 @@ class StudyListApi(APIView):
     def post(self, request):
         if not access.is_coordinator(request.user):
             raise Http404("no such project")
-        serializer = StudyCreateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
+        data = dict(validated(StudyCreateSerializer, request))
         project = access.project_coordinated_get_for(request.user, data.pop("project"))
         try:
             readers = annotation_selectors.users_with_role(data.pop("readers"), Role.READER)
@@ -85,34 +79,29 @@ class SessionOpenApi(APIView):
             return error_response(error)
 
 
+def _session_read_save(request, session_id, service, *, draft: bool) -> Response:
+    """A draft (findings default to none) or a submission (no findings: the saved draft's) of a session's read."""
+    session = access.session_get_for(request.user, session_id)
+    data = validated(ReadInputSerializer, request)
+    findings = finding_inputs(data)
+    try:
+        read = service(session=session, reader=request.user, findings=(findings or []) if draft else findings,
+                       active_seconds=data.get("active_seconds"))
+    except services.StudyError as error:
+        return error_response(error)
+    return read_response(read)
+
+
 class SessionDraftApi(APIView):
     @extend_schema(request=ReadInputSerializer, responses=ReadSerializer)
     def put(self, request, session_id):
-        session = access.session_get_for(request.user, session_id)
-        serializer = ReadInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        try:
-            read = services.study_session_save_draft(
-                session=session, reader=request.user, findings=finding_inputs(serializer.validated_data) or [],
-                active_seconds=serializer.validated_data.get("active_seconds"))
-        except services.StudyError as error:
-            return error_response(error)
-        return read_response(read)
+        return _session_read_save(request, session_id, services.study_session_save_draft, draft=True)
 
 
 class SessionSubmitApi(APIView):
     @extend_schema(request=ReadInputSerializer, responses=ReadSerializer)
     def post(self, request, session_id):
-        session = access.session_get_for(request.user, session_id)
-        serializer = ReadInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        try:
-            read = services.study_session_submit(
-                session=session, reader=request.user, findings=finding_inputs(serializer.validated_data),
-                active_seconds=serializer.validated_data.get("active_seconds"))
-        except services.StudyError as error:
-            return error_response(error)
-        return read_response(read)
+        return _session_read_save(request, session_id, services.study_session_submit, draft=False)
 
 
 class SessionModelFindingsApi(APIView):

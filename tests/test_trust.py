@@ -16,7 +16,7 @@ from annotation.models import (
     ReviewAction,
     Role,
 )
-from studies.imports import label_studio_import
+from interchange.imports import label_studio_import
 from studies.models import StudySession
 from studies.services import StudyError, study_create
 from tests.conftest import make_user
