@@ -70,6 +70,8 @@ DEFAULT_SCHEMA: dict = {
             "scale": "ordinal",
             "planes": ["sagittal"],
             "classes": {"1": "listhesis", "2": "listhesis", "3": "listhesis", "4": "listhesis"},
+            # The box is on the slipped vertebra, above the disc that names the level (L4 on L5: L4/L5).
+            "level_from": "disc_below",
             "positive_from": "1",
             "rare_values": ["1", "2", "3", "4"],
         },
@@ -94,6 +96,7 @@ class FindingSpec:
     negative: str | None = None
     positive_from: str = ""
     rare_values: tuple[str, ...] = ()
+    level_from: str = "nearest_disc"  # or "disc_below": which disc names the level of a box of this finding
 
 
 def _template_finding(name: str) -> dict:
@@ -118,6 +121,7 @@ def _spec(finding: dict) -> FindingSpec:
         negative=values[0] if values[0] not in classes else None,
         positive_from=positive_from,
         rare_values=tuple(v for v in rare if v in values),
+        level_from=finding.get("level_from") or template.get("level_from") or "nearest_disc",
     )
 
 
@@ -213,6 +217,12 @@ def detector_classes(schema: dict) -> list[str]:
             if class_name not in classes:
                 classes.append(class_name)
     return classes
+
+
+def finding_class(schema: dict, finding_type: str, value: str) -> str | None:
+    """The detector class of a finding's value; None for a value the detector has no class for (a negative)."""
+    spec = finding_specs(schema).get(finding_type)
+    return spec.classes.get(value) if spec else None
 
 
 def class_to_finding(schema: dict, class_name: str) -> tuple[str, str]:

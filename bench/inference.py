@@ -24,7 +24,7 @@ from annotation.dicom import path_sources
 from annotation.models import Case, Instance
 from annotation.rendering import instance_to_uint8
 from fixtures.phantoms import generate_phantoms
-from mlbackend import services
+from mlbackend import selectors, services
 from mlbackend.adapter import _as_bgr, adapter_for, training_device
 from mlbackend.models import LabelStudioLink
 from mlbackend.services.ml_client import ml_client_rotate
@@ -49,7 +49,7 @@ def main():
             basic = base64.b64encode(f"{credentials.username}:{credentials.password}".encode()).decode()
             instances = list(Instance.objects.filter(series__case=case).order_by("series__plane", "slice_position"))
             images = [_as_bgr(instance_to_uint8(i)) for i in instances]
-            adapter = adapter_for(services.model_file(version), version.sha256)
+            adapter = adapter_for(selectors.model_file(version), version.sha256)
             model, imgsz, conf, device = adapter.model, version.imgsz, version.findings_conf, \
                 training_device()
             client = Client(HTTP_AUTHORIZATION=f"Basic {basic}")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from annotation.models import Case, GroundTruthItem, Instance, Project
 from annotation.rendering import instance_to_uint8
-from annotation.schema import detector_classes, finding_specs
+from annotation.schema import detector_classes, finding_class
 from interchange.formats import coco, dicom_sr, label_studio, labelme, voc, yolo
 from interchange.formats.dataset import UNASSIGNED, ExportBox, ExportImage, ExportSet
 
@@ -59,7 +59,6 @@ def export_set(project: Project, *, case_ids: list[int] | None = None, splits: l
     cases = _cases(project, case_ids, splits)
     by_id = {c.pk: c for c in cases}
     schema = project.label_schema
-    specs = finding_specs(schema)
     images: dict[int, ExportImage] = {}
     values: dict[int, list] = {c.pk: [] for c in cases}
     items = (GroundTruthItem.objects.filter(case__in=cases).select_related("instance")
@@ -68,8 +67,7 @@ def export_set(project: Project, *, case_ids: list[int] | None = None, splits: l
         if item.instance_id is None:
             values[item.case_id].append((item.disc_level, item.finding_type, item.value))
             continue
-        spec = specs.get(item.finding_type)
-        class_name = spec.classes.get(item.value) if spec else None
+        class_name = finding_class(schema, item.finding_type, item.value)
         if class_name is None:
             continue
         image = images.get(item.instance_id)

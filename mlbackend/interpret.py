@@ -13,9 +13,6 @@ from dataclasses import dataclass, replace
 from annotation.schema import SchemaError, anchor_finding, class_to_finding, finding_specs
 from geometry import iou_matrix
 
-# The findings whose box lies on the slipped vertebra, above the disc that names their level.
-# TODO(schema): this belongs to annotation/schema.py as a FindingSpec field; until it has one it is spelled here.
-_LEVEL_FROM_DISC_BELOW = frozenset({"listhesis"})
 
 
 @dataclass(frozen=True)
@@ -89,7 +86,7 @@ def _axial_level(levels: list[str], image: ImageDetections) -> str:
 def _sagittal_levels(schema: dict, mapped: list[tuple]) -> list[tuple]:
     """(detection, level, finding, value) on a sagittal image: levels from the order of the anchor boxes, the
     lowest one the schema's last level; nothing when no anchor box was found."""
-    levels = list(schema["levels"])
+    levels, specs = list(schema["levels"]), finding_specs(schema)
     anchor = anchor_finding(schema)
     discs = [group[0] for group in structure_groups([d for d, f, _ in mapped if f == anchor])]
     discs.sort(key=lambda d: _centre_y(d.box))
@@ -104,7 +101,7 @@ def _sagittal_levels(schema: dict, mapped: list[tuple]) -> list[tuple]:
         y = _centre_y(detection.box)
         if finding_type == anchor and id(detection) not in kept_discs:
             continue  # a disc above the schema's levels (T12/L1), or a weaker grade of a disc already placed
-        if finding_type in _LEVEL_FROM_DISC_BELOW:  # the slipped vertebra sits above the disc naming the level
+        if specs[finding_type].level_from == "disc_below":
             below = [i for i, c in enumerate(centres) if c >= y]
             index = below[0] if below else len(centres) - 1
         else:

@@ -50,9 +50,3 @@ class SessionRowSerializer(serializers.Serializer):
     available = serializers.BooleanField()
     why = serializers.CharField()
     read = serializers.IntegerField(source="read.pk", allow_null=True, default=None)
-
-
-class LabelStudioImportSerializer(serializers.Serializer):
-    reader = serializers.CharField(max_length=150)
-    context = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
-    tasks = serializers.JSONField()

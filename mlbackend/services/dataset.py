@@ -15,7 +15,7 @@ import cv2
 
 from annotation.models import Case, GroundTruthItem
 from annotation.rendering import instance_to_uint8
-from annotation.schema import detector_classes
+from annotation.schema import detector_classes, finding_class
 from interchange.formats.yolo import data_yaml, yolo_line
 
 HELDOUT_SHARE = 0.2     # of patients, when the project marked no case as held-out test
@@ -117,10 +117,9 @@ def dataset_export(*, project, out_dir: Path, task: str = "detect", parts: dict 
         for instance_id, gt_items in by_instance.items():
             lines = []
             for item in gt_items:
-                spec = next((f for f in schema["findings"] if f["name"] == item.finding_type), None)
-                class_name = (spec or {}).get("classes", {}).get(item.value)
+                class_name = finding_class(schema, item.finding_type, item.value)
                 if class_name is None:
-                    continue  # a negative value (no herniation) has no detector class
+                    continue  # a negative value has no detector class
                 lines.append(yolo_line(class_index[class_name], (item.x0, item.y0, item.x1, item.y1),
                                        item.instance.columns, item.instance.rows, task))
             if not lines:
