@@ -133,6 +133,15 @@ def finding_inputs(validated: dict) -> list | None:
     ]
 
 
+def read_call(write, status_code: int = 200) -> Response:
+    """The read a reading service returns, serialised; its ReadingError as the status and words it carries."""
+    try:
+        read = write()
+    except services.ReadingError as error:
+        return error_response(error)
+    return read_response(read, status_code)
+
+
 def read_response(read, status_code=200) -> Response:
     """A read as its own reader (or a coordinator) sees it."""
     read = Read.objects.prefetch_related("findings").select_related("reader").get(pk=read.pk)
@@ -165,11 +174,7 @@ class MyReadApi(APIView):
     @extend_schema(request=None, responses=ReadSerializer)
     def post(self, request, case_id):
         case = access.case_get_for(request.user, case_id)
-        try:
-            read = services.read_open(case=case, reader=request.user)
-        except services.ReadingError as error:
-            return error_response(error)
-        return read_response(read)
+        return read_call(lambda: services.read_open(case=case, reader=request.user))
 
 
 class MyReadDraftApi(APIView):
@@ -196,13 +201,8 @@ class MyReadSubmitApi(APIView):
         read = selectors.current_read_for(request.user, case)
         if read is None:
             return Response({"detail": "open the read first"}, status=404)
-        try:
-            read = services.read_submit(read=read, reader=request.user,
-                                        findings=finding_inputs(data),
-                                        active_seconds=data.get("active_seconds"))
-        except services.ReadingError as error:
-            return error_response(error)
-        return read_response(read)
+        return read_call(lambda: services.read_submit(read=read, reader=request.user, findings=finding_inputs(data),
+                                                      active_seconds=data.get("active_seconds")))
 
 
 class ReadDetailApi(APIView):
@@ -216,11 +216,7 @@ class ReadCorrectApi(APIView):
     @extend_schema(request=None, responses={201: ReadSerializer})
     def post(self, request, read_id):
         read = access.read_get_for(request.user, read_id)
-        try:
-            correction = services.read_correct(read=read, reader=request.user)
-        except services.ReadingError as error:
-            return error_response(error)
-        return read_response(correction, 201)
+        return read_call(lambda: services.read_correct(read=read, reader=request.user), status_code=201)
 
 
 class CaseReadsApi(APIView):

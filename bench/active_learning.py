@@ -92,7 +92,7 @@ def label_savings(labels: list[int], informative: list[float], random: list[floa
     return 0.0
 
 
-def main():
+def _arguments():
     parser = argparse.ArgumentParser()
     parser.add_argument("--cases", type=int, default=200)
     parser.add_argument("--test", type=int, default=40)
@@ -107,54 +107,45 @@ def main():
     parser.add_argument("--init", choices=["scratch", "starter"], default="starter",
                         help="first model: from the architecture, or fine-tuned from the shipped starter model "
                              "(phantom seed 101, disjoint from this benchmark's seed 7)")
-    args = parser.parse_args()
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        truth = generate_phantoms(n_cases=args.cases, out_dir=tmp / "phantoms", seed=7)
-        cases = truth["cases"]
-        if args.planes == "sagittal":
-            for case in cases:
-                case["boxes"] = [b for b in case["boxes"] if b["plane"] == "sagittal"]
-        test, pool_all = cases[:args.test], cases[args.test:]
-        images = {c["case_key"]: case_images(tmp / "phantoms", c, args.planes) for c in pool_all}
-        print(f"{args.cases} phantoms ready in {time.monotonic() - started:.0f} s", file=sys.stderr)
-        labels = [args.initial + args.step * r for r in range(args.rounds)]
-        curves = {"informative": [], "random": []}
-        for seed in range(args.seeds):
-            rng = np.random.default_rng(seed)
-            order = list(rng.permutation(len(pool_all)))
-            initial = [pool_all[i] for i in order[:args.initial]]
-            init = STARTER_WEIGHTS if args.init == "starter" else None
-            first, first_map = train_round(init, initial, args, tmp / f"s{seed}-first", tmp / "phantoms", test)
-            first_weights = tmp / f"s{seed}-first.pt"
-            first.model.save(str(first_weights))
-            for strategy in ("informative", "random"):
-                adapter = YoloAdapter.load(first_weights)
-                labelled, curve = list(initial), [first_map]
-                random_rest = [pool_all[i] for i in order[args.initial:]]
-                for round_number in range(1, args.rounds):
-                    keys = {c["case_key"] for c in labelled}
-                    pool = [c for c in pool_all if c["case_key"] not in keys]
-                    if strategy == "informative":
-                        chosen = ranked_by_informativeness(adapter, pool, images, args.imgsz)[:args.step]
-                    else:
-                        chosen = [c for c in random_rest if c["case_key"] not in keys][:args.step]
-                    labelled += chosen
-                    adapter, value = train_round(adapter, labelled, args, tmp / f"s{seed}-{strategy}", tmp / "phantoms",
-                                                 test)
-                    curve.append(value)
-                curves[strategy].append([round(v, 4) for v in curve])
-                print(f"seed {seed} {strategy}: {curve} ({time.monotonic() - started:.0f} s)", file=sys.stderr)
-    mean = {k: [round(float(np.mean([c[i] for c in v])), 4) for i in range(args.rounds)] for k, v in curves.items()}
-    savings = label_savings(labels, mean["informative"], mean["random"])
-    png = Path(args.png)
-    png.parent.mkdir(parents=True, exist_ok=True)
+    return parser.parse_args()
+
+
+def _seed_curves(seed, args, pool_all, images, test, tmp: Path, started: float) -> dict:
+    """Both strategies from the same first model and the same initial cases: {strategy: mAP50 per round}."""
+    rng = np.random.default_rng(seed)
+    order = list(rng.permutation(len(pool_all)))
+    initial = [pool_all[i] for i in order[:args.initial]]
+    init = STARTER_WEIGHTS if args.init == "starter" else None
+    first, first_map = train_round(init, initial, args, tmp / f"s{seed}-first", tmp / "phantoms", test)
+    first_weights = tmp / f"s{seed}-first.pt"
+    first.model.save(str(first_weights))
+    curves = {}
+    for strategy in ("informative", "random"):
+        adapter = YoloAdapter.load(first_weights)
+        labelled, curve = list(initial), [first_map]
+        random_rest = [pool_all[i] for i in order[args.initial:]]
+        for _round in range(1, args.rounds):
+            keys = {c["case_key"] for c in labelled}
+            pool = [c for c in pool_all if c["case_key"] not in keys]
+            if strategy == "informative":
+                chosen = ranked_by_informativeness(adapter, pool, images, args.imgsz)[:args.step]
+            else:
+                chosen = [c for c in random_rest if c["case_key"] not in keys][:args.step]
+            labelled += chosen
+            adapter, value = train_round(adapter, labelled, args, tmp / f"s{seed}-{strategy}", tmp / "phantoms", test)
+            curve.append(value)
+        curves[strategy] = [round(v, 4) for v in curve]
+        print(f"seed {seed} {strategy}: {curve} ({time.monotonic() - started:.0f} s)", file=sys.stderr)
+    return curves
+
+
+def _plot(png: Path, labels, curves, mean, args) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
+    png.parent.mkdir(parents=True, exist_ok=True)
     figure = Figure(figsize=(6, 4), dpi=100)
     axes = figure.add_subplot()
     for key, colour in (("informative", "tab:blue"), ("random", "tab:grey")):
@@ -167,12 +158,34 @@ def main():
     axes.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(png)
+
+
+def main():
+    args = _arguments()
+    started = time.monotonic()
+    labels = [args.initial + args.step * r for r in range(args.rounds)]
+    curves = {"informative": [], "random": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        cases = generate_phantoms(n_cases=args.cases, out_dir=tmp / "phantoms", seed=7)["cases"]
+        if args.planes == "sagittal":
+            for case in cases:
+                case["boxes"] = [b for b in case["boxes"] if b["plane"] == "sagittal"]
+        test, pool_all = cases[:args.test], cases[args.test:]
+        images = {c["case_key"]: case_images(tmp / "phantoms", c, args.planes) for c in pool_all}
+        print(f"{args.cases} phantoms ready in {time.monotonic() - started:.0f} s", file=sys.stderr)
+        for seed in range(args.seeds):
+            for strategy, curve in _seed_curves(seed, args, pool_all, images, test, tmp, started).items():
+                curves[strategy].append(curve)
+    mean = {k: [round(float(np.mean([c[i] for c in v])), 4) for i in range(args.rounds)] for k, v in curves.items()}
+    png = Path(args.png)
+    _plot(png, labels, curves, mean, args)
     print(json.dumps({
         "cases": args.cases, "test_cases": args.test, "labels": labels, "epochs": args.epochs, "imgsz": args.imgsz,
-        "planes": args.planes, "seeds": args.seeds, "init": args.init, "informative": mean["informative"], "random": mean["random"],
-        "informative_per_seed": curves["informative"], "random_per_seed": curves["random"],
-        "label_savings": savings, "png": str(png), "seconds": round(time.monotonic() - started, 1),
-        "device": training_device(),
+        "planes": args.planes, "seeds": args.seeds, "init": args.init, "informative": mean["informative"],
+        "random": mean["random"], "informative_per_seed": curves["informative"], "random_per_seed": curves["random"],
+        "label_savings": label_savings(labels, mean["informative"], mean["random"]), "png": str(png),
+        "seconds": round(time.monotonic() - started, 1), "device": training_device(),
     }))
 
 

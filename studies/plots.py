@@ -60,14 +60,19 @@ def agreement_plot(dashboard: dict) -> bytes | None:
     return _png(fig)
 
 
+def _panel_grid(n_panels: int, *, max_cols: int, inches: float):
+    """A figure of square panels, at most max_cols a row; its axes as a 2-D array."""
+    cols = min(max_cols, n_panels)
+    rows_n = int(np.ceil(n_panels / cols))
+    return plt.subplots(rows_n, cols, figsize=(inches * cols, inches * rows_n), squeeze=False)
+
+
 def roc_plot(dashboard: dict) -> bytes | None:
     """ROC per finding (all discs): the model's curve, each reader's operating point."""
     panels = [p for p in dashboard["figures"]["roc"] if p["points"]]
     if not panels:
         return None
-    cols = min(3, len(panels))
-    rows_n = int(np.ceil(len(panels) / cols))
-    fig, axes = plt.subplots(rows_n, cols, figsize=(4 * cols, 4 * rows_n), squeeze=False)
+    fig, axes = _panel_grid(len(panels), max_cols=3, inches=4)
     for ax, panel in zip(axes.flat, panels):
         for c, curve in enumerate(panel["curves"]):
             ax.plot(curve["fpr"], curve["tpr"], color=PALETTE[c % len(PALETTE)],
@@ -115,9 +120,7 @@ def confusion_plot(dashboard: dict, finding: str) -> bytes | None:
     panels = [f for f in dashboard["figures"]["confusion"] if f["finding"] == finding]
     if not panels:
         return None
-    cols = min(4, len(panels))
-    rows_n = int(np.ceil(len(panels) / cols))
-    fig, axes = plt.subplots(rows_n, cols, figsize=(3.2 * cols, 3.2 * rows_n), squeeze=False)
+    fig, axes = _panel_grid(len(panels), max_cols=4, inches=3.2)
     for ax, panel in zip(axes.flat, panels):
         matrix = np.asarray(panel["matrix"])
         ax.imshow(matrix, cmap="Blues")

@@ -27,18 +27,9 @@ class StudyError(ValueError):
         self.status_code = status_code
 
 
-@transaction.atomic
-def study_create(*, project: Project, name: str, case_ids: list[int], readers: list, design: str = "unaided",
-                 model_version: str = "", washout_days: int = 28, repeat_fraction: float = 0.0, seed: int = 0,
-                 positive_from: dict | None = None, description: str = "", actor=None) -> ReaderStudy:
-    """Defines a reader study and lays out every reader's sessions.
-
-    Cases must belong to the project and have final ground truth; they are tagged ``split="study"`` so that
-    training never uses them. Each reader gets the arms in a random order (design "both"), each arm a random
-    case order, and, when ``repeat_fraction`` > 0, a second reading of the same random subset of cases in
-    each arm after the others (intra-reader agreement). Periods follow one another with ``washout_days``
-    between them. Raises StudyError naming the first problem; nothing is stored then.
-    """
+def _study_design_check(*, name: str, design: str, model_version: str, repeat_fraction: float,
+                        readers: list) -> None:
+    """Raises StudyError unless the design, its pinned model and its readers make a study."""
     if design not in ReaderStudy.Design.values:
         raise StudyError(f"design must be one of {ReaderStudy.Design.values}, got {design!r}")
     if not name.strip():
@@ -52,6 +43,11 @@ def study_create(*, project: Project, name: str, case_ids: list[int], readers: l
     not_readers = [u.username for u in readers if Role.READER.value not in set(u.groups.values_list("name", flat=True))]
     if not_readers:
         raise StudyError(f"not a reader: {', '.join(not_readers)}")
+
+
+def _study_cases_check(*, project: Project, case_ids: list[int], readers: list,
+                       positive_from: dict | None) -> list[int]:
+    """The study's cases, sorted and checked: in the project, with final ground truth, read blind by the readers."""
     case_ids = sorted(set(int(c) for c in case_ids))
     if not case_ids:
         raise StudyError("a study needs at least one case")
@@ -69,16 +65,11 @@ def study_create(*, project: Project, name: str, case_ids: list[int], readers: l
     unknown_findings = set(positive_from or {}) - {f["name"] for f in project.label_schema["findings"]}
     if unknown_findings:
         raise StudyError(f"positive_from names unknown findings: {sorted(unknown_findings)}")
+    return case_ids
 
-    study = ReaderStudy.objects.create(
-        project=project, name=name, description=description, design=design, model_version=model_version,
-        washout_days=washout_days, repeat_fraction=repeat_fraction, seed=seed, positive_from=positive_from or {},
-        created_by=actor if getattr(actor, "is_authenticated", False) else None,
-    )
-    rng = random.Random(seed)
-    n_repeat = math.ceil(len(case_ids) * repeat_fraction) if repeat_fraction else 0
-    repeats = set(rng.sample(case_ids, n_repeat))
-    StudyCase.objects.bulk_create([StudyCase(study=study, case_id=c, repeat=c in repeats) for c in case_ids])
+
+def _sessions_lay_out(study: ReaderStudy, *, readers: list, case_ids: list[int], repeats: set, rng) -> list:
+    """Every reader's sessions: arms in a random order, each arm a random case order, repeats after them."""
     sessions = []
     for reader in readers:
         arms = list(study.arms)
@@ -93,6 +84,35 @@ def study_create(*, project: Project, name: str, case_ids: list[int], readers: l
             sessions += [StudySession(study=study, reader=reader, case_id=case_id, arm=arm, repetition=repetition,
                                       period=period, position=position)
                          for position, case_id in enumerate(order)]
+    return sessions
+
+
+@transaction.atomic
+def study_create(*, project: Project, name: str, case_ids: list[int], readers: list, design: str = "unaided",
+                 model_version: str = "", washout_days: int = 28, repeat_fraction: float = 0.0, seed: int = 0,
+                 positive_from: dict | None = None, description: str = "", actor=None) -> ReaderStudy:
+    """Defines a reader study and lays out every reader's sessions.
+
+    Cases must belong to the project and have final ground truth; they are tagged ``split="study"`` so that
+    training never uses them. Each reader gets the arms in a random order (design "both"), each arm a random
+    case order, and, when ``repeat_fraction`` > 0, a second reading of the same random subset of cases in
+    each arm after the others (intra-reader agreement). Periods follow one another with ``washout_days``
+    between them. Raises StudyError naming the first problem; nothing is stored then.
+    """
+    _study_design_check(name=name, design=design, model_version=model_version, repeat_fraction=repeat_fraction,
+                        readers=readers)
+    case_ids = _study_cases_check(project=project, case_ids=case_ids, readers=readers, positive_from=positive_from)
+
+    study = ReaderStudy.objects.create(
+        project=project, name=name, description=description, design=design, model_version=model_version,
+        washout_days=washout_days, repeat_fraction=repeat_fraction, seed=seed, positive_from=positive_from or {},
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+    rng = random.Random(seed)
+    n_repeat = math.ceil(len(case_ids) * repeat_fraction) if repeat_fraction else 0
+    repeats = set(rng.sample(case_ids, n_repeat))
+    StudyCase.objects.bulk_create([StudyCase(study=study, case_id=c, repeat=c in repeats) for c in case_ids])
+    sessions = _sessions_lay_out(study, readers=readers, case_ids=case_ids, repeats=repeats, rng=rng)
     StudySession.objects.bulk_create(sessions)
     # The study's readers must see the images of its cases (and nothing else of them: see the role's note).
     annotation_services.cases_assign_bulk(case_ids=case_ids, users=readers, role=Assignment.STUDY, actor=actor)
@@ -135,16 +155,20 @@ def _session_read(session: StudySession, reader) -> Read:
     return read
 
 
-@transaction.atomic
-def study_session_save_draft(*, session: StudySession, reader, findings: list[FindingInput],
-                             active_seconds: float | None = None) -> Read:
+def _session_read_write(service, *, session: StudySession, reader, findings, active_seconds) -> Read:
     session = _session_for(session, reader)
     read = _session_read(session, reader)
     try:
-        return annotation_services.read_save_draft(read=read, reader=reader, findings=findings,
-                                                   active_seconds=active_seconds)
+        return service(read=read, reader=reader, findings=findings, active_seconds=active_seconds)
     except ReadingError as error:
         raise StudyError(str(error), error.status_code)
+
+
+@transaction.atomic
+def study_session_save_draft(*, session: StudySession, reader, findings: list[FindingInput],
+                             active_seconds: float | None = None) -> Read:
+    return _session_read_write(annotation_services.read_save_draft, session=session, reader=reader,
+                               findings=findings, active_seconds=active_seconds)
 
 
 @transaction.atomic
@@ -152,12 +176,7 @@ def study_session_submit(*, session: StudySession, reader, findings: list[Findin
                          active_seconds: float | None = None) -> Read:
     """Submits the session's read. In the unaided arm a finding may not refer to a model pre-annotation (the
     reading service refuses it, for drafts too)."""
-    session = _session_for(session, reader)
-    read = _session_read(session, reader)
-    try:
-        return annotation_services.read_submit(read=read, reader=reader, findings=findings,
-                                               active_seconds=active_seconds)
-    except ReadingError as error:
-        raise StudyError(str(error), error.status_code)
+    return _session_read_write(annotation_services.read_submit, session=session, reader=reader,
+                               findings=findings, active_seconds=active_seconds)
 
 

@@ -8,19 +8,17 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from annotation.agreement import ReadItem
 from annotation.models import Case, Finding, Instance, Source, box_fields
 from annotation.schema import SchemaError, finding_validate
 from annotation.services.audit import audit_log
 
 
 @dataclass(frozen=True)
-class ModelFindingInput:
-    disc_level: str
-    finding_type: str
-    value: str
+class ModelFindingInput(ReadItem):
+    """A model's finding: where and what (as a read's item), with the model's confidence."""
+
     score: float | None = None
-    instance_id: int | None = None
-    box: tuple[float, float, float, float] | None = None
 
 
 @transaction.atomic

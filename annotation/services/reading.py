@@ -30,12 +30,9 @@ class ReadingError(Exception):
 
 
 @dataclass(frozen=True)
-class FindingInput:
-    disc_level: str
-    finding_type: str
-    value: str
-    instance_id: int | None = None
-    box: tuple[float, float, float, float] | None = None
+class FindingInput(ReadItem):
+    """A reader's finding as the API hands it in: a read's item, and what it does with a model finding."""
+
     review_action: str = ""
     model_finding_id: int | None = None
 
