@@ -1,6 +1,11 @@
 """Shared test set-up: every test writes media into its own temporary folder."""
+import os
+import subprocess
+import sys
+
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 
 from annotation import services
 from annotation.models import Role
@@ -61,3 +66,15 @@ def other_reader(db):
 @pytest.fixture
 def project(db, coordinator):
     return services.project_create(slug="lumbar", name="Lumbar MRI", actor=coordinator)
+
+
+def celery_worker_started(settings, tmp_path, *, name: str, queue: str | None = None):
+    """A real Celery worker process on the real broker and this test database; skips outside the CI set-up."""
+    if not os.environ.get("CELERY_BROKER_URL") or connection.vendor != "postgresql":
+        pytest.skip("needs CELERY_BROKER_URL and PostgreSQL (the CI set-up)")
+    db = connection.settings_dict
+    env = dict(os.environ, DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+               SPINEREAD_VAR_DIR=str(tmp_path), MEDIA_ROOT=str(settings.MEDIA_ROOT))
+    command = [sys.executable, "-m", "celery", "-A", "spineplatform", "worker", "--pool=solo", "--concurrency=1",
+               "--loglevel=WARNING", "-n", f"{name}-{os.getpid()}@%h"] + (["-Q", queue] if queue else [])
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

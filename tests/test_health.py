@@ -1,11 +1,10 @@
 """The health endpoint, and a real Celery worker on the real broker answering through it."""
-import os
-import subprocess
-import sys
 import time
 
 import pytest
 from django.db import connection
+
+from tests.conftest import celery_worker_started
 
 
 @pytest.mark.django_db
@@ -18,16 +17,7 @@ def test_health_reports_database_up(client):
 
 @pytest.fixture
 def celery_worker_process(settings, tmp_path):
-    if not os.environ.get("CELERY_BROKER_URL") or connection.vendor != "postgresql":
-        pytest.skip("needs CELERY_BROKER_URL and PostgreSQL (the CI set-up)")
-    db = connection.settings_dict
-    env = dict(os.environ, DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-               SPINEREAD_VAR_DIR=str(tmp_path))
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "spineplatform", "worker", "--pool=solo", "--concurrency=1",
-         "--loglevel=WARNING", "-n", f"test-{os.getpid()}@%h"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
+    worker = celery_worker_started(settings, tmp_path, name="test")
     yield worker
     worker.terminate()
     worker.wait(timeout=20)

@@ -1,17 +1,15 @@
 """A training on a real Celery worker, killed midway (SIGKILL after its first epoch): nothing served changes."""
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
-from django.db import connection
 
 from mlbackend import services
 from mlbackend.models import ModelVersion, TrainingRun
 from mlbackend.selectors import served_version_for
 from mlbackend.tasks import training_run_enqueue
+from tests.conftest import celery_worker_started
 from tests.mlbackend.conftest import register_served
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -19,15 +17,7 @@ pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transa
 
 @pytest.fixture
 def worker(settings, tmp_path):
-    if not os.environ.get("CELERY_BROKER_URL") or connection.vendor != "postgresql":
-        pytest.skip("needs CELERY_BROKER_URL and PostgreSQL (the CI set-up)")
-    db = connection.settings_dict
-    env = dict(os.environ, DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-               SPINEREAD_VAR_DIR=str(tmp_path), MEDIA_ROOT=str(settings.MEDIA_ROOT))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "spineplatform", "worker", "--pool=solo", "--concurrency=1",
-         "--loglevel=WARNING", "-Q", services.training_queue(), "-n", f"ml-test-{os.getpid()}@%h"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = celery_worker_started(settings, tmp_path, name="ml-test", queue=services.training_queue())
     yield process
     if process.poll() is None:
         process.kill()
