@@ -86,8 +86,7 @@ def _read(case, reader, instance, *, value: str, box) -> Read:
     return services.read_submit(read=read, reader=reader, findings=findings)
 
 
-@pytest.fixture
-def world(db) -> World:
+def _users() -> dict:
     users = {
         "reader_a": make_user(READER_A, Role.READER), "reader_b": make_user(READER_B, Role.READER),
         "unassigned_reader": make_user("dave_unassigned", Role.READER),
@@ -99,11 +98,12 @@ def world(db) -> World:
         "other_coordinator": make_user("coord_there", Role.COORDINATOR),
     }
     services.user_set_role(user=users["senior_elsewhere"], role=Role.SENIOR)
-    admin = get_user_model().objects.create_superuser("root_admin", password="pw-root_admin")
-    users["admin"] = admin
-    project = services.project_create(slug="trusted", name="Trusted", actor=users["coordinator"],
-                                      labelling_mode="positive_only")
-    elsewhere = services.project_create(slug="elsewhere", name="Elsewhere", actor=users["other_coordinator"])
+    users["admin"] = get_user_model().objects.create_superuser("root_admin", password="pw-root_admin")
+    return users
+
+
+def _cases(users, project, elsewhere) -> tuple[dict, dict]:
+    """A case in every state's starting point (and another project's), each with an image; one held back."""
     dicom = parse_and_deidentify(open(get_testdata_file("MR_small.dcm"), "rb").read(), name="MR_small.dcm",
                                  salt=settings.DEID_SALT).content
     cases, instances = {}, {}
@@ -122,8 +122,12 @@ def world(db) -> World:
     # A reader who is senior of another case only: nothing of the six cases is theirs.
     services.case_assign(case=cases["carol_senior_case"], user=users["senior_elsewhere"], role=Role.SENIOR)
     services.case_assign(case=cases["carol_senior_case"], user=users["reader_a"], role=Role.READER)
+    return cases, instances
 
-    w = World(users=users, cases=cases, instances=instances)
+
+def _double_reading(w: World) -> None:
+    """Reads that bring each case to its state: one read, agreeing, awaiting adjudication, final, study."""
+    cases, instances, users = w.cases, w.instances, w.users
     a, b = users["reader_a"], users["reader_b"]
     w.reads["one_read:a"] = _read(cases["one_read"], a, instances["one_read"], value="2", box=BOX_A)
     w.reads["agreeing:a"] = _read(cases["agreeing"], a, instances["agreeing"], value="2", box=BOX_A)
@@ -142,6 +146,10 @@ def world(db) -> World:
     assert [cases[n].status for n in STATES] == [
         "unread", "in_reading", "ground_truth", "adjudication", "ground_truth", "ground_truth"]
 
+
+def _reader_study(w: World, project) -> None:
+    """A study of the study case with a pinned model; its readers during period 1, after it, and in period 2."""
+    cases, instances, users = w.cases, w.instances, w.users
     services.model_findings_replace(case=cases["study"], model_version=PINNED, findings=[services.ModelFindingInput(
         disc_level="L4/L5", finding_type="pfirrmann", value="3", instance_id=instances["study"].pk, box=BOX_MODEL,
         score=0.9)])
@@ -160,6 +168,18 @@ def world(db) -> World:
         services.read_submit(read=read, reader=users[role], findings=[])
         Read.objects.filter(pk=read.pk).update(submitted_at=submitted_at)
         w.reads[f"study-session:{role}"] = read
+
+
+@pytest.fixture
+def world(db) -> World:
+    users = _users()
+    project = services.project_create(slug="trusted", name="Trusted", actor=users["coordinator"],
+                                      labelling_mode="positive_only")
+    elsewhere = services.project_create(slug="elsewhere", name="Elsewhere", actor=users["other_coordinator"])
+    cases, instances = _cases(users, project, elsewhere)
+    w = World(users=users, cases=cases, instances=instances)
+    _double_reading(w)
+    _reader_study(w, project)
     w.ml_password = ml_client_rotate(project=project).password
     users["ml_client"] = get_user_model().objects.get(username="ml-trusted")
     return w
