@@ -145,12 +145,18 @@ def cases_visible_to(user, *, project: Project | None = None) -> QuerySet[Case]:
     return cases
 
 
+def _one_or_404(queryset: QuerySet, words: str, *args, **lookup):
+    """The one row the lookup names, or 404 with the same words whether it is missing or not the user's, and for
+    an id that is not a number."""
+    try:
+        return queryset.get(*args, **lookup)
+    except (queryset.model.DoesNotExist, ValueError, TypeError):
+        raise Http404(words)
+
+
 def case_get_for(user, case_id: int) -> Case:
     """The case, or 404 when it does not exist or the user may not see it (no hint which)."""
-    try:
-        return cases_visible_to(user).select_related("project").get(pk=case_id)
-    except (Case.DoesNotExist, ValueError, TypeError):
-        raise Http404("no such case")
+    return _one_or_404(cases_visible_to(user).select_related("project"), "no such case", pk=case_id)
 
 
 def instances_visible_to(user) -> QuerySet[Instance]:
@@ -164,20 +170,13 @@ def instances_visible_to(user) -> QuerySet[Instance]:
 
 
 def instance_get_for(user, instance_id: int) -> Instance:
-    try:
-        return instances_visible_to(user).select_related("series__case").get(pk=instance_id)
-    except (Instance.DoesNotExist, ValueError, TypeError):
-        raise Http404("no such instance")
+    return _one_or_404(instances_visible_to(user).select_related("series__case"), "no such instance", pk=instance_id)
 
 
 def instance_reviewable_get_for(user, instance_id: int) -> Instance:
     """An image awaiting its burned-in review, for its project's coordinators; 404 otherwise."""
-    try:
-        return Instance.objects.select_related("series__case").get(
-            pk=instance_id, burned_in=Instance.BurnedIn.PENDING,
-            series__case__project__in=projects_coordinated_by(user))
-    except (Instance.DoesNotExist, ValueError, TypeError):
-        raise Http404("no such instance")
+    return _one_or_404(Instance.objects.select_related("series__case"), "no such instance", pk=instance_id,
+                       burned_in=Instance.BurnedIn.PENDING, series__case__project__in=projects_coordinated_by(user))
 
 
 def case_states_visible_to(user, project: Project) -> bool:
@@ -220,10 +219,7 @@ def reads_visible_to(user, case: Case) -> QuerySet[Read]:
 
 
 def read_get_for(user, read_id: int) -> Read:
-    try:
-        read = Read.objects.select_related("case__project").get(pk=read_id, context=PRIMARY)
-    except (Read.DoesNotExist, ValueError, TypeError):
-        raise Http404("no such read")
+    read = _one_or_404(Read.objects.select_related("case__project"), "no such read", pk=read_id, context=PRIMARY)
     if not reads_visible_to(user, read.case).filter(pk=read.pk).exists():
         raise Http404("no such read")
     return read
@@ -304,10 +300,7 @@ def adjudication_queue_for(user) -> QuerySet[Adjudication]:
 
 def adjudication_get_for(user, adjudication_id: int) -> Adjudication:
     adjudications = Adjudication.objects.select_related("case__project", "read_a__reader", "read_b__reader")
-    try:
-        adjudication = adjudications.get(pk=adjudication_id)
-    except (Adjudication.DoesNotExist, ValueError, TypeError):
-        raise Http404("no such adjudication")
+    adjudication = _one_or_404(adjudications, "no such adjudication", pk=adjudication_id)
     if not (coordinates(user, adjudication.case.project_id) or is_case_senior(user, adjudication.case)):
         raise Http404("no such adjudication")
     return adjudication
@@ -337,10 +330,7 @@ def studies_visible_to(user) -> QuerySet[ReaderStudy]:
 
 def study_get_for(user, study_id) -> ReaderStudy:
     """The study, for its project's coordinators; 404 for everyone else and for an unknown id alike."""
-    try:
-        return studies_visible_to(user).get(pk=int(study_id))
-    except (ReaderStudy.DoesNotExist, ValueError, TypeError):
-        raise Http404("no such study")
+    return _one_or_404(studies_visible_to(user), "no such study", pk=study_id)
 
 
 def study_reader_conflicts(case_ids, readers) -> list[str]:
@@ -398,10 +388,8 @@ def session_get_for(user, session_id) -> StudySession:
     """One of the user's own sessions (any period); 404 for anyone else's."""
     if not _authenticated(user):
         raise Http404("no such session")
-    try:
-        return StudySession.objects.select_related("study__project", "case").get(pk=int(session_id), reader=user)
-    except (StudySession.DoesNotExist, ValueError, TypeError):
-        raise Http404("no such session")
+    return _one_or_404(StudySession.objects.select_related("study__project", "case"), "no such session",
+                       pk=session_id, reader=user)
 
 
 def session_open_get_for(user, session_id) -> StudySession:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from annotation.agreement import ReadItem
+from geometry import box_clamp
 from annotation.models import Case, Finding, Instance, Source, box_fields
 from annotation.schema import SchemaError, finding_validate
 from annotation.services.audit import audit_log
@@ -39,8 +40,7 @@ def model_findings_replace(*, case: Case, model_version: str, findings: list[Mod
             instance = instances.get(finding.instance_id)
             if instance is None:
                 raise ValueError(f"instance {finding.instance_id} is not part of case {case.pk}")
-            x0, y0, x1, y1 = (float(v) for v in box)
-            box = (max(0.0, x0), max(0.0, y0), min(float(instance.columns), x1), min(float(instance.rows), y1))
+            box = box_clamp(box, instance.columns, instance.rows)  # a model's box may run past the edge
         rows.append(Finding(
             case=case, disc_level=finding.disc_level, finding_type=finding.finding_type, value=str(finding.value),
             instance_id=finding.instance_id if box else None, **box_fields(box), source=Source.MODEL, model_version=model_version, score=finding.score,
