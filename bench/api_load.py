@@ -35,10 +35,15 @@ from django.db import connection  # noqa: E402
 
 from annotation import services  # noqa: E402
 from annotation.models import Case, Role  # noqa: E402
-from annotation.schema import LUMBAR_LEVELS  # noqa: E402
+from annotation.schema import (  # noqa: E402
+    LUMBAR_LEVELS, anchor_finding, default_schema, finding_specs, negative_values
+)
 
 PASSWORD = "bench-reader-password"
-NEGATIVE = {"herniation": "none", "hiz": "absent", "schmorl": "absent", "listhesis": "0"}
+SCHEMA = default_schema()
+NEGATIVE = negative_values(SCHEMA)  # every finding that has a negative, at it: a full exhaustive draft
+GRADE = anchor_finding(SCHEMA)
+GRADES = finding_specs(SCHEMA)[GRADE].values
 
 
 def free_port() -> int:
@@ -91,7 +96,7 @@ def save_loop(base: str, session, username: str, case_id: int, until: float, thi
     seconds = 0.0
     time.sleep(rng.random() * think)  # readers do not all save in the same instant
     while time.monotonic() < until:
-        findings = [{"disc_level": level, "finding_type": "pfirrmann", "value": str(rng.randint(1, 5))}
+        findings = [{"disc_level": level, "finding_type": GRADE, "value": rng.choice(GRADES)}
                     for level in LUMBAR_LEVELS]
         findings += [{"disc_level": level, "finding_type": name, "value": value}
                      for level in LUMBAR_LEVELS for name, value in NEGATIVE.items()]
