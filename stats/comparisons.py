@@ -35,8 +35,16 @@ __all__ = ["DelongResult", "McNemarResult", "PairedTimesResult", "delong_test", 
 # McNemar
 
 
+class _PValueAlias:
+    """``result.p``: the short name of ``result.p_value`` that the dashboard and reports use."""
+
+    @property
+    def p(self) -> float:
+        return self.p_value
+
+
 @dataclass(frozen=True)
-class McNemarResult:
+class McNemarResult(_PValueAlias):
     """McNemar's test on paired correctness. ``b``: A right and B wrong; ``c``: A wrong and B right."""
 
     statistic: float
@@ -45,10 +53,6 @@ class McNemarResult:
     c: int
     n: int
     method: str
-
-    @property
-    def p(self) -> float:
-        return self.p_value
 
 
 def mcnemar(truth, pred_a, pred_b) -> McNemarResult:
@@ -103,7 +107,7 @@ def mcnemar(truth, pred_a, pred_b) -> McNemarResult:
 
 
 @dataclass(frozen=True)
-class DelongResult:
+class DelongResult(_PValueAlias):
     """DeLong test of two correlated AUCs; ``diff = auc_a - auc_b`` with its SE and 95% interval."""
 
     auc_a: float
@@ -115,10 +119,6 @@ class DelongResult:
     p_value: float
     n_positive: int
     n_negative: int
-
-    @property
-    def p(self) -> float:
-        return self.p_value
 
 
 def delong_test(truth, scores_a, scores_b) -> DelongResult:
