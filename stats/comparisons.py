@@ -36,7 +36,7 @@ __all__ = ["DelongResult", "McNemarResult", "PairedTimesResult", "delong_test", 
 
 
 class _PValueAlias:
-    """``result.p``: the short name of ``result.p_value`` that the dashboard and reports use."""
+    """``result.p``, short for ``result.p_value``."""
 
     @property
     def p(self) -> float:
