@@ -1,5 +1,6 @@
 """Cases, reads and ground truth: the ground floor that mlbackend and studies build on."""
 import re
+import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -66,16 +67,38 @@ class Project(models.Model):
         return frozenset((int(tag[:4], 16), int(tag[5:], 16)) for tag in self.safe_private_tags)
 
 
-class ProjectMembership(models.Model):
-    """Who runs a project: its coordinators and its ML client account (the Label Studio connection).
+class ProjectSchema(models.Model):
+    """Every version a project's label schema has had: a read keeps the version it was opened under."""
 
-    Readers and seniors reach a project through their case assignments; coordinators and the ML client only
-    through a membership. Superusers (admins) see every project.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="schema_versions")
+    version = models.PositiveIntegerField()
+    label_schema = models.JSONField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "version"], name="project_schema_unique_version")
+        ]
+
+    def __str__(self):
+        return f"{self.project} schema v{self.version}"
+
+
+class ProjectMembership(models.Model):
+    """Who works on a project: its coordinators, its ML client account (the Label Studio connection), and the
+    readers and seniors it may assign cases to.
+
+    Readers and seniors see a project's cases through their case assignments, never through a membership (which
+    only makes them eligible); coordinators and the ML client only through a membership. Superusers (admins) see
+    every project.
     """
 
     class Role(models.TextChoices):
         COORDINATOR = "coordinator", "Coordinator"
         ML_CLIENT = "ml_client", "ML client (Label Studio)"
+        READER = "reader", "Reader"
+        SENIOR = "senior", "Senior (adjudicator)"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
@@ -226,6 +249,8 @@ class Read(models.Model):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="reads")
     reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reads")
     version = models.PositiveIntegerField(default=1)
+    schema_version = models.PositiveIntegerField(default=1, help_text="The project's label schema version the "
+                                                                      "read was opened under")
     # "" is the project's blind double reading, which makes the ground truth. A reader study's sessions (an arm
     # with or without model help, a repeat read after washout) are other contexts of the same case and reader.
     context = models.CharField(max_length=64, blank=True, default="", db_index=True)
@@ -403,3 +428,28 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.object_type}:{self.object_id}"
+
+
+class Upload(models.Model):
+    """One file (a DICOM file or a zip) arriving in chunks, so that a dropped connection resumes where it broke
+    off. The bytes gather in a temporary file; when the last chunk is in, the file goes through the ingest
+    service and `results` holds one entry per DICOM file in it (stored, duplicate, refused with the reason)."""
+
+    class Status(models.TextChoices):
+        RECEIVING = "receiving", "Receiving"
+        DONE = "done", "Ingested"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="uploads")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="uploads")
+    filename = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField()
+    received = models.PositiveBigIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status, default=Status.RECEIVING)
+    results = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"upload {self.filename} ({self.received}/{self.size} bytes) to {self.project}"

@@ -1,8 +1,10 @@
-from django.urls import path
+from django.urls import include, path
 
 from annotation import api
 
 urlpatterns = [
+    path("", include("annotation.urls_setup")),
+    path("", include("annotation.urls_upload")),
     path("projects/", api.ProjectListApi.as_view(), name="api-projects"),
     path("projects/<slug:slug>/cases/", api.CaseListApi.as_view(), name="api-project-cases"),
     path("projects/<slug:slug>/dicom/", api.DicomUploadApi.as_view(), name="api-dicom-upload"),

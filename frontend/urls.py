@@ -1,5 +1,5 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from frontend import views
 
@@ -11,6 +11,9 @@ urlpatterns = [
     path("cases/<int:case_id>/read/", views.case_read, name="case-read"),
     path("adjudications/", views.adjudications, name="adjudications"),
     path("adjudications/<int:adjudication_id>/", views.adjudication_detail, name="adjudication"),
+    # Coordinators' set-up pages: projects, schema, users and roles; DICOM upload.
+    path("", include("frontend.urls_setup")),
+    path("", include("frontend.urls_upload")),
     path("projects/<slug:slug>/", views.project_cases, name="project-cases"),
     path("projects/<slug:slug>/assign/", views.project_assign, name="project-assign"),
     path("projects/<slug:slug>/reassign/", views.project_reassign, name="project-reassign"),

@@ -315,6 +315,12 @@ ROUTES = {
     "api-study-session-draft": ("session", {"PUT": own_session}),
     "api-study-session-submit": ("session", {"POST": own_session}),
     "api-study-session-model-findings": ("session", {"GET": own_session}),
+    # Set-up pages and their API: projects, schema versions, users and roles
+    # (end of set-up routes)
+    # Chunked DICOM upload
+    # (end of upload routes)
+    # Reading, adjudication queue, reader-study form and downloads
+    # (end of reading routes)
 }
 # The Django admin has its own gate (staff and model permissions; tests/annotation/test_integrity.py).
 NOT_IN_MATRIX = ("admin/",)

@@ -1,0 +1,4 @@
+"""Chunked, resumable DICOM uploads."""
+from django.urls import path  # noqa: F401
+
+urlpatterns = []
