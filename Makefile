@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # The stamp names the requirements' checksum, so an edited requirements.txt reinstalls.
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install demo test test-fast bench clean chromium
 
 VENDOR := frontend/static/vendor/.installed
 
@@ -36,7 +36,15 @@ $(STAMP): requirements.txt
 demo: install
 	$(BIN)/python manage.py demo
 
-test: install
+# The browser tests drive Debian's Chromium, never a downloaded browser: installed here when missing (as root or
+# through passwordless sudo); otherwise one line says how, and nothing runs.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; \
+	  elif sudo -n true 2>/dev/null; then sudo apt-get update -qq && sudo apt-get install -y -qq --no-install-recommends chromium; \
+	  else echo "make test needs Debian's chromium for the browser tests: run 'sudo apt-get install chromium' (or 'make test-fast' to leave them out)"; exit 1; fi; }
+
+test: install chromium
 	$(BIN)/python -m pytest
 
 test-fast: install
