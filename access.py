@@ -121,6 +121,12 @@ def project_get_for(user, slug: str) -> Project:
         raise Http404("no such project")
 
 
+def may_create_projects(user) -> bool:
+    """Any coordinator (of some project, or holding the platform role) and admins may start a new project; its
+    creator then coordinates it."""
+    return is_coordinator(user) or (_authenticated(user) and Role.COORDINATOR.value in user_roles(user))
+
+
 def project_coordinated_get_for(user, slug: str) -> Project:
     """The project, for its coordinators (assign, upload, import, export, models, progress); 404 otherwise."""
     try:
@@ -177,6 +183,14 @@ def instance_reviewable_get_for(user, instance_id: int) -> Instance:
     """An image awaiting its burned-in review, for its project's coordinators; 404 otherwise."""
     return _one_or_404(Instance.objects.select_related("series__case"), "no such instance", pk=instance_id,
                        burned_in=Instance.BurnedIn.PENDING, series__case__project__in=projects_coordinated_by(user))
+
+
+def upload_get_for(user, project: Project, upload_id):
+    """A chunked upload, for the coordinator who started it, within that project; 404 for everyone else (a
+    fellow coordinator sees the stored cases, not another's half-sent file)."""
+    if not _authenticated(user):
+        raise Http404("no such upload")
+    return _one_or_404(project.uploads.select_related("project"), "no such upload", pk=upload_id, user=user)
 
 
 def case_states_visible_to(user, project: Project) -> bool:

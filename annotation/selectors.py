@@ -75,6 +75,24 @@ def worklist_for_reader(user) -> list[dict]:
     return rows
 
 
+def next_case_for_reader(user, after_case: Case) -> Case | None:
+    """The case to open after `after_case`: the first one after it in the reader's worklist order that is not
+    submitted yet, else the first such case before it; None when every other case is submitted."""
+    rows = worklist_for_reader(user)
+    index = next((i for i, row in enumerate(rows) if row["case"].pk == after_case.pk), -1)
+    for row in rows[index + 1:] + rows[:max(index, 0)]:
+        if row["state"] != "submitted" and row["case"].pk != after_case.pk:
+            return row["case"]
+    return None
+
+
+def worklist_position(user, case: Case) -> tuple[int, int] | None:
+    """(n, N): the case is the n-th of the reader's N worklist cases; None when it is not on the worklist."""
+    rows = worklist_for_reader(user)
+    index = next((i for i, row in enumerate(rows) if row["case"].pk == case.pk), None)
+    return None if index is None else (index + 1, len(rows))
+
+
 def keyed_order(user_id: int, case_id: int) -> str:
     return hashlib.sha256(f"{user_id}:{case_id}".encode()).hexdigest()
 
@@ -129,6 +147,27 @@ def users_with_role(usernames: list[str], role: str) -> list:
     if missing:
         raise ValueError(f"not a {role}: {', '.join(missing)}")
     return [users[name] for name in usernames]
+
+
+def project_members(project: Project, role: str) -> QuerySet:
+    """The users who hold this role on this project (ProjectMembership), by username: who the project's
+    assignment form offers. Nobody is offered from outside the project."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(memberships__project=project, memberships__role=role).order_by("username")
+
+
+def project_memberships(project: Project) -> QuerySet:
+    """Every role held on the project, with the user and their reader profile (the people page)."""
+    from annotation.models import ProjectMembership
+
+    return (ProjectMembership.objects.filter(project=project).select_related("user__reader_profile")
+            .order_by("user__username", "role"))
+
+
+def project_schema_history(project: Project) -> QuerySet:
+    """The project's schema versions, newest first, with who made each."""
+    return project.schema_versions.select_related("created_by").order_by("-version")
 
 
 def users_in_role(role: str) -> QuerySet:

@@ -1,4 +1,8 @@
 """The DICOM upload page."""
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns = []
+from frontend import views_upload
+
+urlpatterns = [
+    path("projects/<slug:slug>/upload/", views_upload.project_upload, name="project-upload"),
+]

@@ -2,6 +2,7 @@
 renders."""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Count
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -57,8 +58,8 @@ def project_cases(request, slug):
                        show_status=access.case_states_visible_to(request.user, project))
     if access.coordinates(request.user, project):
         context["progress"] = selectors.project_progress(project)
-        context["readers"] = selectors.users_in_role(Role.READER)
-        context["seniors"] = selectors.users_in_role(Role.SENIOR)
+        context["readers"] = selectors.project_members(project, Role.READER)
+        context["seniors"] = selectors.project_members(project, Role.SENIOR)
     return render(request, "frontend/project_cases.html", context)
 
 
@@ -95,7 +96,12 @@ def project_reassign(request, slug):
 
 @login_required
 def worklist(request):
-    return render(request, "frontend/worklist.html", _context(request, rows=selectors.worklist_for_reader(request.user)))
+    rows = selectors.worklist_for_reader(request.user)
+    submitted = sum(1 for row in rows if row["state"] == "submitted")
+    # The first case not yet submitted gets the focus, so that Enter opens it.
+    first_open = next((row["case"].pk for row in rows if row["state"] != "submitted"), None)
+    return render(request, "frontend/worklist.html",
+                  _context(request, rows=rows, submitted=submitted, first_open=first_open))
 
 
 @login_required
@@ -108,24 +114,41 @@ def case_read(request, case_id):
         "exhaustive": case.project.labelling_mode == case.project.LabellingMode.EXHAUSTIVE,
         "series": selectors.case_viewer_series(case, instances=access.instances_visible_to(request.user)),
         "endpoints": reading_endpoints(case),
+        # The next unsubmitted case of this reader's worklist (null when none is left): the page's "Next case".
+        "next": None,
     }
-    return render(request, "frontend/case_read.html", _context(request, case=case, page=page))
+    next_case = selectors.next_case_for_reader(request.user, case)
+    if next_case is not None:
+        page["next"] = reverse("case-read", args=[next_case.pk])
+    return render(request, "frontend/case_read.html", _context(
+        request, case=case, page=page, position=selectors.worklist_position(request.user, case)))
 
 
 @login_required
 def adjudications(request):
-    queue = access.adjudication_queue_for(request.user).prefetch_related("items")
-    return render(request, "frontend/adjudications.html", _context(request, queue=queue))
+    """The senior's queue, oldest first, with the counts: open cases, items to decide, per project."""
+    queue = list(access.adjudication_queue_for(request.user).annotate(n_items=Count("items")))
+    per_project = {}
+    for adjudication in queue:
+        row = per_project.setdefault(adjudication.case.project.name, {"cases": 0, "items": 0})
+        row["cases"] += 1
+        row["items"] += adjudication.n_items
+    return render(request, "frontend/adjudications.html", _context(
+        request, queue=queue, items_total=sum(a.n_items for a in queue), per_project=per_project))
 
 
 @login_required
 def adjudication_detail(request, adjudication_id):
     adjudication = access.adjudication_get_for(request.user, adjudication_id)
+    next_adjudication = access.adjudication_queue_for(request.user).exclude(pk=adjudication.pk).first()
     page = {
         "schema": schema_for_page(adjudication.case.project.label_schema),
         "series": selectors.case_viewer_series(adjudication.case,
                                             instances=access.instances_visible_to(request.user)),
         "adjudication": adjudication_data(request.user, adjudication),
         "endpoints": {"resolve": reverse("api-adjudication-resolve", args=[adjudication.pk])},
+        # The next case of the senior's queue ("Next case" after resolving this one); None when it is the last.
+        "next": next_adjudication and reverse("adjudication", args=[next_adjudication.pk]),
+        "queue": reverse("adjudications"),
     }
     return render(request, "frontend/adjudication.html", _context(request, adjudication=adjudication, page=page))

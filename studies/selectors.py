@@ -3,12 +3,16 @@
 """
 from __future__ import annotations
 
+import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from annotation.models import Finding, GroundTruthItem, Read, ReaderProfile, ReviewAction, Source
+import access
+from annotation.models import (
+    Case, Finding, GroundTruthItem, ProjectMembership, Read, ReaderProfile, ReviewAction, Role, Source
+)
 from annotation.schema import FindingSpec, finding_specs
 from studies.dashboard import MODEL_ARM, FindingData, Rater, StudyData
 from studies.models import ReaderStudy, StudyCase, StudyReader, session_context
@@ -335,4 +339,68 @@ def study_long_rows(study: ReaderStudy, data: StudyData) -> list[dict]:
                     "truth_positive": int(truth >= finding.positive_from) if truth >= 0 else "",
                     "score": score, "seconds": None if np.isnan(secs) else round(float(secs), 1),
                 })
+    return rows
+
+
+# Defining a study and following its sessions ------------------------------------------------------------------
+
+
+def study_candidate_cases(project, *, site: str = "", split: str | None = None, finding: str = "", value: str = "",
+                          count: int | None = None, seed: int = 0) -> list[int]:
+    """Ids of the project's cases with final ground truth that match the filter, sorted.
+
+    ``split`` None means any split ("" is the unassigned one); ``finding`` (with ``value``, or any value) keeps the
+    cases whose ground truth holds it; ``count`` draws that many at random with ``seed`` (all of them if fewer
+    match), so the same filter and seed always give the same cases."""
+    cases = Case.objects.filter(project=project, status=Case.Status.GROUND_TRUTH)
+    if site:
+        cases = cases.filter(site_code=site)
+    if split is not None:
+        cases = cases.filter(split=split)
+    if finding:
+        truth = GroundTruthItem.objects.filter(finding_type=finding)
+        if value:
+            truth = truth.filter(value=value)
+        cases = cases.filter(pk__in=truth.values("case_id"))
+    case_ids = sorted(cases.values_list("pk", flat=True))
+    if count is not None and count < len(case_ids):
+        case_ids = sorted(random.Random(seed).sample(case_ids, count))
+    return case_ids
+
+
+def study_pinnable_model_versions(projects) -> list[tuple[str, str]]:
+    """(project slug, model version) of every version with pre-annotations on the projects' cases: what an
+    aided arm can show (a version with none would show nothing)."""
+    return sorted(Finding.objects.filter(case__project__in=projects, source=Source.MODEL, read__isnull=True)
+                  .exclude(model_version="").values_list("case__project__slug", "model_version").distinct())
+
+
+def study_eligible_readers(projects) -> list[tuple[str, str]]:
+    """(project slug, username) of the projects' readers: a reader role on the project (membership) and the
+    platform's reader role, which ``study_create`` asks for. Nobody is offered from outside the projects."""
+    return sorted(ProjectMembership.objects.filter(project__in=projects, role=ProjectMembership.Role.READER,
+                                                   user__groups__name=Role.READER, user__is_active=True)
+                  .values_list("project__slug", "user__username").distinct())
+
+
+def study_site_codes(projects) -> list[str]:
+    return sorted(Case.objects.filter(project__in=projects).exclude(site_code="")
+                  .values_list("site_code", flat=True).distinct())
+
+
+def study_session_progress(study: ReaderStudy) -> list[dict]:
+    """Per study reader: sessions in all, submitted, in progress, and those waiting (an earlier period unfinished
+    or the washout running, with the reason), in the readers' order of joining the study."""
+    rows = []
+    for study_reader in study.study_readers.select_related("user"):
+        # Whether a period is open is access's rule (washout, order); one call per reader, a study has few.
+        states = list(access.session_states(study_reader.user, study=study).values())
+        waiting = [s for s in states if not s["available"] and s["state"] != "submitted"]
+        rows.append({
+            "reader": study_reader.user.username, "sessions": len(states),
+            "submitted": sum(s["state"] == "submitted" for s in states),
+            "in_progress": sum(s["state"] == "in_progress" for s in states),
+            "waiting": len(waiting), "why": waiting[0]["why"] if waiting else "",
+            "arm_order": ", ".join(study_reader.arm_order),
+        })
     return rows

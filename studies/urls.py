@@ -5,6 +5,7 @@ from studies import api, views
 
 urlpatterns = [
     path("studies/", views.study_list, name="study-list"),
+    path("studies/new/", views.study_new, name="study-new"),
     path("studies/sessions/", views.study_sessions, name="study-sessions"),
     path("studies/sessions/<int:session_id>/read/", views.study_session_read, name="study-session-read"),
     path("studies/<int:study_id>/", views.study_dashboard_page, name="study-dashboard"),

@@ -30,6 +30,7 @@ from annotation.models import (
     Adjudication, Assignment, AuditEvent, Case, Finding, GroundTruthItem, Instance, ProjectMembership, Read, Role,
     Series
 )
+from annotation.models import Upload
 from mlbackend.models import ModelVersion, TrainingRun
 from mlbackend.services.ml_client import ml_client_rotate
 from studies.models import StudySession
@@ -316,10 +317,28 @@ ROUTES = {
     "api-study-session-submit": ("session", {"POST": own_session}),
     "api-study-session-model-findings": ("session", {"GET": own_session}),
     # Set-up pages and their API: projects, schema versions, users and roles
+    "project-new": (None, {"GET": any_coordinator, "POST": any_coordinator}),
+    "project-schema": ("project", {"GET": project_coordinator, "POST": project_coordinator}),
+    "project-settings": ("project", {"GET": project_coordinator, "POST": project_coordinator}),
+    "project-people": ("project", {"GET": project_coordinator, "POST": project_coordinator}),
+    "project-people-remove": ("project", {"POST": project_coordinator}),
+    "api-project-create": (None, {"POST": any_coordinator}),
+    "api-project-schema": ("project", {"GET": project_coordinator, "POST": project_coordinator}),
+    "api-project-settings": ("project", {"PUT": project_coordinator}),
+    "api-project-members": ("project", {"GET": project_coordinator, "POST": project_coordinator}),
+    "api-project-member-remove": ("project", {"POST": project_coordinator}),
     # (end of set-up routes)
     # Chunked DICOM upload
+    "project-upload": ("project", {"GET": project_coordinator}),
+    "api-uploads": ("project", {"POST": project_coordinator}),  # POST {}: 400, no file named
+    # An upload only for the coordinator who started it (PUT {}: 400, no Content-Range)
+    "api-upload": ("upload", {m: lambda w, r, u: r != "anonymous" and u.user_id == _user(w, r).pk
+                              and coordinates(w, r, u.project_id) for m in ("GET", "PUT")}),
     # (end of upload routes)
     # Reading, adjudication queue, reader-study form and downloads
+    "study-new": (None, {"GET": any_coordinator, "POST": any_coordinator}),  # POST {}: 400, the form's words
+    "project-downloads": ("project", {"GET": project_coordinator}),
+    "project-dataset-download": ("project", {"GET": project_coordinator}),  # no ?format=: 400 in words
     # (end of reading routes)
 }
 # The Django admin has its own gate (staff and model permissions; tests/annotation/test_integrity.py).
@@ -371,6 +390,10 @@ def _world_objects(w: World, kind: str | None) -> list[tuple[str, object]]:
         return [("study", w.study)]
     if kind == "model_version":
         return [("v1", ModelVersion.objects.get(project__slug="trusted", version=1))]
+    if kind == "upload":  # one half-sent upload per project, each by that project's coordinator
+        return [(f"upload:{slug}", Upload.objects.get_or_create(
+            project=w.cases[case].project, user=w.users[who], filename="matrix.zip", defaults={"size": 1000})[0])
+            for slug, case, who in (("trusted", "unread", "coordinator"), ("elsewhere", OTHER, "other_coordinator"))]
     raise AssertionError(kind)
 
 
@@ -379,10 +402,10 @@ def _url(pattern: str, obj) -> str:
               "case_id": getattr(obj, "pk", None), "read_id": getattr(obj, "pk", None),
               "adjudication_id": getattr(obj, "pk", None), "instance_id": getattr(obj, "pk", None),
               "session_id": getattr(obj, "pk", None), "study_id": getattr(obj, "pk", None),
-              "version": getattr(obj, "version", None)}
+              "version": getattr(obj, "version", None), "upload_id": getattr(obj, "pk", None)}
     url = pattern
     for name, value in values.items():
-        for converter in ("int", "slug", "str"):
+        for converter in ("int", "slug", "str", "uuid"):
             url = url.replace(f"<{converter}:{name}>", str(value))
     assert "<" not in url, url
     return "/" + url.lstrip("^").rstrip("$")

@@ -4,8 +4,9 @@ Callers use `from annotation import services` and `services.case_import(...)`; t
 """
 from annotation.services.audit import audit_log, instance_access_log
 from annotation.services.ingest import (
-    ImportRejected, ImportResult, case_import, dicom_check_all, instance_burned_in_clear
+    ImportRejected, ImportResult, case_import, case_import_each, dicom_check_all, instance_burned_in_clear
 )
+from annotation.services.uploads import UploadConflict, upload_finish, upload_receive, upload_start
 from annotation.services.adjudication import AdjudicationConflict, DecisionInput, adjudication_resolve
 from annotation.services.model_output import ModelFindingInput, case_priorities_set, model_findings_replace
 from annotation.services.projects import (
@@ -22,4 +23,5 @@ __all__ = [
     "adjudication_resolve", "audit_log", "instance_access_log", "case_assign", "case_reassign", "cases_assign_balanced", "cases_assign_bulk", "cases_set_split", "case_evaluate_agreement", "case_import",
     "dicom_check_all", "instance_burned_in_clear", "project_create", "project_member_add", "project_member_remove", "read_correct", "read_open", "read_save_draft", "read_submit",
     "roles_ensure", "user_set_role",
+    "UploadConflict", "case_import_each", "upload_finish", "upload_receive", "upload_start",
 ]

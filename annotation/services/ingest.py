@@ -129,6 +129,13 @@ def case_import(
     parsed, skipped = dicom_check_all(sources, site_code=site_code, accept_burned_in=project.accept_burned_in,
                                       safe_private_tags=project.safe_private_tag_set)
     result = ImportResult(skipped=skipped)
+    _store_and_audit(project=project, parsed=parsed, result=result, actor=actor)
+    return result
+
+
+def _store_and_audit(*, project: Project, parsed: list[ParsedInstance], result: ImportResult, actor) -> None:
+    """Stores the checked instances in one transaction with an audit row per case, and runs the project's
+    after-import step (pre-annotation) once committed; a rollback deletes the files written so far."""
     saved_files: list[str] = []
     try:
         with transaction.atomic():
@@ -145,7 +152,62 @@ def case_import(
         for name in saved_files:
             default_storage.delete(name)
         raise
-    return result
+
+
+def _file_check(name: str, content: bytes, from_container: bool, *, project: Project, site_code: str):
+    """One file's verdict for the per-file import: (ParsedInstance, None) to store, or (None, reason)."""
+    if len(content) > settings.DICOM_MAX_FILE_BYTES:
+        return None, f"file over the size limit of {settings.DICOM_MAX_FILE_BYTES} bytes"
+    if from_container and not looks_like_dicom(content):
+        return None, "not a DICOM file"
+    try:
+        instance = parse_and_deidentify(content, name=name, salt=settings.DEID_SALT, site_code=site_code,
+                                        safe_private_tags=project.safe_private_tag_set)
+    except DicomRejected as rejection:
+        return None, rejection.reason
+    if instance is None:
+        return None, "DICOMDIR index, not an image"
+    if getattr(instance, "burned_in", False) and not project.accept_burned_in:
+        return None, BURNED_IN_REFUSED
+    return instance, None
+
+
+def case_import_each(
+    *, project: Project, sources: Iterable[tuple[str, bytes, bool]], actor=None, site_code: str = ""
+) -> list[dict]:
+    """Like `case_import`, but file by file: the good files are stored even when others are bad.
+
+    Returns one entry per file, in upload order: {"file", "result": "stored" | "duplicate" | "refused",
+    "reason", "case_id"}. A file the project already holds (same de-identified SOP Instance UID), or one that
+    appears twice in the upload, is a "duplicate". When the container itself is refused (a corrupt zip, a
+    zip-slip name, over the total size limit) the one entry names it and nothing is stored.
+    """
+    verdicts: list[tuple[str, ParsedInstance | None, str | None]] = []
+    try:
+        for name, content, from_container in _expand(sources):
+            instance, reason = _file_check(name, content, from_container, project=project, site_code=site_code)
+            verdicts.append((name, instance, reason))
+    except DicomRejected as rejection:
+        return [{"file": rejection.name, "result": "refused", "reason": rejection.reason, "case_id": None}]
+    parsed = [instance for _, instance, _ in verdicts if instance is not None]
+    held = set(Instance.objects.filter(series__case__project=project,
+                                       sop_instance_uid__in=[p.sop_instance_uid for p in parsed])
+               .values_list("sop_instance_uid", flat=True))
+    result = ImportResult()
+    if parsed:
+        _store_and_audit(project=project, parsed=parsed, result=result, actor=actor)
+    case_by_study = dict(Case.objects.filter(project=project, study_instance_uid__in={
+        p.study_instance_uid for p in parsed}).values_list("study_instance_uid", "pk"))
+    entries = []
+    for name, instance, reason in verdicts:
+        if instance is None:
+            entries.append({"file": name, "result": "refused", "reason": reason, "case_id": None})
+            continue
+        outcome = "duplicate" if instance.sop_instance_uid in held else "stored"
+        held.add(instance.sop_instance_uid)  # the same image twice in one upload: the second is a duplicate
+        entries.append({"file": name, "result": outcome, "reason": "", "case_id": case_by_study[
+            instance.study_instance_uid]})
+    return entries
 
 
 def _store(

@@ -1,13 +1,20 @@
 """Projects, roles and assignments."""
+import copy
 import random
 
+from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email, validate_slug
 from django.db import transaction
 
 import access
-from annotation.models import Assignment, Case, Project, ProjectMembership, ReaderProfile, Role
-from annotation.schema import default_schema, schema_validate
+from annotation.models import Assignment, Case, Project, ProjectMembership, ProjectSchema, ReaderProfile, Role
+from annotation.schema import SchemaError, default_schema, schema_for_page, schema_validate
 from annotation.services.audit import audit_log
+
+# What a copy of a project takes from its source (never its cases, members or uploads).
+PROJECT_COPIED_FIELDS = ("labelling_mode", "box_iou_threshold", "case_order")
 
 def roles_ensure() -> None:
     for role in Role:
@@ -20,6 +27,9 @@ def project_create(*, slug: str, name: str, actor=None, label_schema: dict | Non
     project = Project.objects.create(
         slug=slug, name=name, label_schema=schema, schema_version=schema.get("version", 1), **options
     )
+    # The history starts with the schema the project was created with, so every read's version has a row.
+    ProjectSchema.objects.create(project=project, version=project.schema_version, label_schema=schema,
+                                 created_by=actor if getattr(actor, "is_authenticated", False) else None)
     audit_log(actor=actor, action="project_create", target=project, payload={"slug": slug})
     if getattr(actor, "is_authenticated", False) and not actor.is_superuser:
         project_member_add(project=project, user=actor, role=ProjectMembership.Role.COORDINATOR, actor=actor)
@@ -149,3 +159,179 @@ def cases_assign_bulk(*, case_ids: list[int], users: list, role: str, actor=None
                   payload={"cases": len(case_ids), "users": [u.username for u in users], "role": role,
                            "added": added})
     return added
+
+
+# Set-up from the coordinators' pages: new projects, schema versions, settings, users and per-project roles -------
+
+class SetupError(ValueError):
+    """A set-up request the project cannot take; the message says why in words a coordinator understands."""
+
+
+def _project_identity_check(slug: str, name: str) -> None:
+    try:
+        validate_slug(slug)
+    except ValidationError:
+        raise SetupError("the short name (slug) may hold only letters, digits, hyphens and underscores")
+    if not name.strip():
+        raise SetupError("a project needs a name")
+    if Project.objects.filter(slug=slug).exists():
+        raise SetupError(f"a project with the short name {slug!r} already exists")
+
+
+@transaction.atomic
+def project_create_from_template(*, slug: str, name: str, actor) -> Project:
+    """A new project with the lumbar template's schema (annotation.schema.default_schema); its creator coordinates
+    it. Raises SetupError on a bad or taken slug, creating nothing."""
+    _project_identity_check(slug, name)
+    return project_create(slug=slug, name=name.strip(), actor=actor, label_schema=default_schema())
+
+
+@transaction.atomic
+def project_create_copy(*, source: Project, slug: str, name: str, actor) -> Project:
+    """A new project with the source's current schema (as its version 1) and its labelling settings, but none of
+    its cases or people. The caller has checked that the actor coordinates the source."""
+    _project_identity_check(slug, name)
+    schema = copy.deepcopy(source.label_schema)
+    schema["version"] = 1  # the copy's own history starts here
+    project = project_create(slug=slug, name=name.strip(), actor=actor, label_schema=schema,
+                             **{field: getattr(source, field) for field in PROJECT_COPIED_FIELDS})
+    audit_log(actor=actor, action="project_copy", target=project, payload={"source": source.slug})
+    return project
+
+
+def _schema_checked(label_schema) -> dict:
+    """schema_validate, plus what a schema typed by hand can get wrong that the pages would trip over later (a
+    value that is not text, an unknown plane, a malformed part): each a SchemaError in words, never a crash."""
+    try:
+        schema = schema_validate(copy.deepcopy(label_schema))
+        for finding in schema["findings"]:
+            if not all(isinstance(value, str) and value for value in finding["values"]):
+                raise SchemaError(f"finding {finding['name']!r}: every value must be a non-empty text")
+            planes = finding.get("planes", ["sagittal"])
+            if not isinstance(planes, list) or not planes or set(planes) - {"sagittal", "axial"}:
+                raise SchemaError(f"finding {finding['name']!r}: planes must be a list of sagittal and/or axial")
+            if not isinstance(finding.get("classes", {}), dict):
+                raise SchemaError(f"finding {finding['name']!r}: classes must map values to detector classes")
+        schema_for_page(schema)  # every rule the pages derive from it must hold
+    except SchemaError:
+        raise
+    except (TypeError, AttributeError, KeyError, ValueError) as error:
+        raise SchemaError(f"the schema is malformed ({error.__class__.__name__}: {error})")
+    return schema
+
+
+@transaction.atomic
+def project_schema_new_version(*, project: Project, label_schema, actor) -> ProjectSchema:
+    """Stores the schema as the project's next version and makes it current. Reads already opened keep the
+    version they were opened under (Read.schema_version); reads opened from now on get this one. Raises
+    SchemaError (a ValueError) with the first problem found, changing nothing."""
+    schema = _schema_checked(label_schema)
+    project = Project.objects.select_for_update().get(pk=project.pk)
+    version = project.schema_version + 1
+    schema["version"] = version
+    row = ProjectSchema.objects.create(project=project, version=version, label_schema=schema,
+                                       created_by=actor if getattr(actor, "is_authenticated", False) else None)
+    project.label_schema, project.schema_version = schema, version
+    project.save(update_fields=["label_schema", "schema_version"])
+    audit_log(actor=actor, action="project_schema_new_version", target=project,
+              payload={"version": version, "findings": [f["name"] for f in schema["findings"]]})
+    return row
+
+
+@transaction.atomic
+def project_settings_update(*, project: Project, labelling_mode: str, box_iou_threshold: float, case_order: str,
+                            actor) -> Project:
+    """Changes how the project is labelled and ordered; raises SetupError naming the bad setting, changing
+    nothing."""
+    if labelling_mode not in Project.LabellingMode.values:
+        raise SetupError(f"labelling mode must be one of {Project.LabellingMode.values}")
+    if case_order not in Project.CaseOrder.values:
+        raise SetupError(f"case order must be one of {Project.CaseOrder.values}")
+    try:
+        threshold = float(box_iou_threshold)
+    except (TypeError, ValueError):
+        raise SetupError("the IoU threshold must be a number")
+    if not 0 < threshold <= 1:  # IoU 0 would match any two boxes; above 1 none
+        raise SetupError("the IoU threshold must be above 0 and at most 1")
+    project = Project.objects.select_for_update().get(pk=project.pk)
+    project.labelling_mode, project.box_iou_threshold, project.case_order = labelling_mode, threshold, case_order
+    project.save(update_fields=["labelling_mode", "box_iou_threshold", "case_order"])
+    audit_log(actor=actor, action="project_settings_update", target=project,
+              payload={"labelling_mode": labelling_mode, "box_iou_threshold": threshold, "case_order": case_order})
+    return project
+
+
+@transaction.atomic
+def user_create(*, username: str, password: str, email: str = "", actor, project: Project):
+    """A new ordinary account (never staff, never a superuser), created by a coordinator for their project.
+    The password goes through Django's validators. Raises SetupError with every reason, creating nothing."""
+    username = username.strip()
+    if not username:
+        raise SetupError("a user needs a username")
+    user_model = get_user_model()
+    try:
+        user_model._meta.get_field("username").run_validators(username)
+        if email:
+            validate_email(email)
+        password_validation.validate_password(password, user_model(username=username, email=email))
+    except ValidationError as error:
+        raise SetupError("; ".join(error.messages))
+    if user_model.objects.filter(username=username).exists():
+        raise SetupError(f"a user {username!r} already exists; add them as an existing user instead")
+    user = user_model.objects.create_user(username=username, password=password, email=email)
+    audit_log(actor=actor, action="user_create", target=user, payload={"username": username, "project": project.slug})
+    return user
+
+
+@transaction.atomic
+def project_role_give(*, project: Project, user, role: str, specialty: str = "", years_experience: int = 0,
+                      actor) -> ProjectMembership:
+    """Gives the user a role on this project (reader, senior or coordinator): the membership that makes them
+    eligible here, the platform role (group) the pages go by, and for readers and seniors their profile."""
+    if role not in (Role.READER, Role.SENIOR, Role.COORDINATOR):
+        raise SetupError("the role must be reader, senior or coordinator")
+    if user.is_superuser:
+        raise SetupError(f"{user.username} is an administrator and sees every project already")
+    try:
+        years = int(years_experience or 0)
+    except (TypeError, ValueError):
+        raise SetupError("years of experience must be a whole number")
+    if not 0 <= years <= 80:
+        raise SetupError("years of experience must be between 0 and 80")
+    if role in (Role.READER, Role.SENIOR):
+        # A second role for someone already profiled keeps their profile unless the form gives a new one.
+        profile = ReaderProfile.objects.filter(user=user).first()
+        if profile and not specialty.strip() and not years:
+            specialty, years = profile.specialty, profile.years_experience
+        user_set_role(user=user, role=role, specialty=specialty.strip(), years_experience=years, actor=actor)
+    else:
+        user_set_role(user=user, role=role, actor=actor)
+    return project_member_add(project=project, user=user, role=role, actor=actor)
+
+
+def schema_value_edit(schema: dict, *, finding: str, value: str, add: bool) -> dict:
+    """A copy of the schema with one value added to (or removed from) one finding; the page's quick edit. A
+    removed value leaves the finding's detector classes and rare values too. Raises SetupError; the caller saves
+    the result as a new version (which validates it)."""
+    edited = copy.deepcopy(schema)
+    spec = next((f for f in edited.get("findings", []) if f.get("name") == finding), None)
+    if spec is None:
+        raise SetupError(f"no finding {finding!r} in the schema")
+    if not value:
+        raise SetupError("name the value")
+    if add:
+        if value in spec["values"]:
+            raise SetupError(f"{finding} already has the value {value!r}")
+        spec["values"].append(value)
+        return edited
+    if value not in spec["values"]:
+        raise SetupError(f"{finding} has no value {value!r}")
+    if len(spec["values"]) <= 2:
+        raise SetupError(f"{finding} needs at least two values")
+    spec["values"].remove(value)
+    spec.get("classes", {}).pop(value, None)
+    if "rare_values" in spec:
+        spec["rare_values"] = [v for v in spec["rare_values"] if v != value]
+    if spec.get("positive_from") == value:
+        spec.pop("positive_from")
+    return edited

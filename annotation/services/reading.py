@@ -131,7 +131,7 @@ def read_open(*, case: Case, reader, context: str = "", actor=None,
     if latest is not None:
         return latest
     read = Read.objects.create(case=case, reader=reader, version=1, context=context, opened_at=timezone.now(),
-                               origin=Read.Origin(origin).value)
+                               origin=Read.Origin(origin).value, schema_version=case.project.schema_version)
     if not context and case.status == Case.Status.UNREAD:
         Case.objects.filter(pk=case.pk, status=Case.Status.UNREAD).update(status=Case.Status.IN_READING)
     _audit_read(actor=actor, reader=reader, action="read_open", read=read,
@@ -218,7 +218,7 @@ def read_correct(*, read: Read, reader) -> Read:
     if refusal:
         raise ReadingError(refusal, 409)
     correction = Read.objects.create(case=read.case, reader=reader, context=read.context, version=read.version + 1,
-                                     supersedes=read,
+                                     supersedes=read, schema_version=read.schema_version,
                                      opened_at=timezone.now(), active_seconds=0.0)
     Finding.objects.bulk_create([
         Finding(case=read.case, read=correction, disc_level=f.disc_level, finding_type=f.finding_type,

@@ -1,7 +1,7 @@
 /* The senior's adjudication page: both reads on one image, the disagreeing items listed, one decision each.
  * The page payload gives the adjudication, the schema and the resolve endpoint. */
 import {request} from "./api.js";
-import {collectDecisions, markSelected, renderItems, showOwnBox} from "./adjudication_form.js";
+import {collectDecisions, decide, markSelected, renderItems, showOwnBox} from "./adjudication_form.js";
 import {statusLine} from "./status.js";
 import {SpineViewer, bindSeriesButtons, showSlicePosition} from "./viewer.js";
 
@@ -32,12 +32,67 @@ async function resolve(page, tbody, own, status) {
   }
   try {
     const result = await request("POST", page.endpoints.resolve, {decisions});
-    status(`Resolved by ${result.resolved_by}: the ground truth is written.`, "ok");
     $("#resolve").disabled = true;
     document.body.classList.add("submitted");
+    showNextCase(page, status, `Resolved by ${result.resolved_by}: the ground truth is written.`);
   } catch (error) {
     status(`${error.status === 409 ? "Already resolved" : "Not resolved"}: ${error.message}`, "error");
   }
+}
+
+/** After resolving: "Next case" opens the next open adjudication of the queue (key n, or Enter on the link). */
+function showNextCase(page, status, done) {
+  const next = $("#next-case");
+  if (page.next) {
+    next.href = page.next;
+    next.hidden = false;
+    next.focus();
+    status(`${done} Next case: press n or Enter.`, "ok");
+  } else {
+    status(`${done} Nothing else is waiting in your queue.`, "ok");
+  }
+}
+
+const TYPING = "input[type=text], select, textarea";
+
+/** The keyboard on the current item: a / b / o (then 1-9 for an own value), j/k or the arrows between items,
+ * Ctrl+Enter submits, n opens the next case once this one is resolved. */
+function bindDecisionKeys({page, tbody, choice, viewer, status, submit}) {
+  const {items} = page.adjudication;
+  const findings = Object.fromEntries(page.schema.findings.map((finding) => [finding.name, finding]));
+  const at = () => Math.max(0, items.findIndex((item) => item.id === choice.selected));
+  const select = (index, show = true) => {
+    const item = items[Math.max(0, Math.min(items.length - 1, index))];
+    if (!item) return;
+    choice.selected = item.id;
+    markSelected(tbody, item.id);
+    if (show && item.instance) viewer.showInstance(item.instance);
+  };
+  const decided = (words) => { status(words, "ok"); if (at() < items.length - 1) select(at() + 1); };
+  document.addEventListener("keydown", (event) => {
+    const key = event.key;
+    if (key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); submit(); return; }
+    if (event.target.closest(TYPING) || event.ctrlKey || event.metaKey || event.altKey) return;
+    const item = items[at()];
+    if (key === "j" || key === "ArrowDown") { select(at() + 1); event.preventDefault(); }
+    else if (key === "k" || key === "ArrowUp") { select(at() - 1); event.preventDefault(); }
+    else if (key === "n" && document.body.classList.contains("submitted") && page.next) window.location.assign(page.next);
+    else if (!item || document.body.classList.contains("submitted")) return;
+    else if (key === "a" || key === "b") decided(decide(tbody, item, key === "a" ? "reader_a" : "reader_b"));
+    else if (key === "o" && item.kind === "value") {
+      decide(tbody, item, "senior");
+      const values = findings[item.finding_type].values.slice(0, 9).map((value, i) => `${i + 1} ${value}`);
+      status(`Own value for ${item.disc_level} ${item.finding_type}: press ${values.join(", ")}.`);
+    } else if (key === "o") {
+      choice.selected = item.id;
+      viewer.setMode("box");
+      status(`Draw your own box for ${item.disc_level} ${item.finding_type} on the image.`);
+    } else if (/^[1-9]$/.test(key) && item.kind === "value") {
+      const value = findings[item.finding_type].values[Number(key) - 1];
+      if (value != null) decided(decide(tbody, item, "senior", value));
+    }
+  });
+  select(0, false);  // the page shows the first item's image itself once the viewer is ready
 }
 
 function adjudicationPage(page) {
@@ -70,11 +125,18 @@ function adjudicationPage(page) {
     if (draw) viewer.setMode("box");
     markSelected(tbody, item.id);
   });
-  $("#resolve").addEventListener("click", () => resolve(page, tbody, choice.own, status));
+  const submit = () => { if (!$("#resolve").disabled) resolve(page, tbody, choice.own, status); };
+  $("#resolve").addEventListener("click", submit);
 
   renderItems(tbody, {items: adjudication.items, schema: page.schema, own: choice.own, selected: choice.selected});
-  if (adjudication.status !== "open") { $("#resolve").disabled = true; status("This case is already resolved.", "ok"); }
-  const first = adjudication.items.find((item) => item.instance);
+  bindDecisionKeys({page, tbody, choice, viewer, status, submit});
+  if (adjudication.status !== "open") {
+    $("#resolve").disabled = true;
+    document.body.classList.add("submitted");
+    showNextCase(page, status, "This case is already resolved.");
+  }
+  const first = adjudication.items.find((item) => item.id === choice.selected && item.instance)
+    || adjudication.items.find((item) => item.instance);
   (first ? viewer.showInstance(first.instance) : viewer.showSeries(0))
     .then(() => { document.body.dataset.ready = "1"; })
     .catch((error) => status(`Could not show the images: ${error.message}`, "error"));

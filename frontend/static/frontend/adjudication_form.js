@@ -56,3 +56,13 @@ export function showOwnBox(tbody, item, box) {
 export function markSelected(tbody, id) {
   tbody.querySelectorAll("tr[data-item]").forEach((row) => row.classList.toggle("current", Number(row.dataset.item) === id));
 }
+
+/** Decides an item as `choice` ("reader_a", "reader_b" or "senior"); for "senior" on a value item, `value` (when
+ * given) becomes the own value. Returns the decision in words for the status line. */
+export function decide(tbody, item, choice, value) {
+  tbody.querySelector(`input[name="choice-${item.id}"][value="${choice}"]`).checked = true;
+  const own = tbody.querySelector(`[data-own-value="${item.id}"]`);
+  if (choice === "senior" && own && value != null) own.value = value;
+  const words = {reader_a: "reader A", reader_b: "reader B", senior: "own"}[choice];
+  return `${item.disc_level} ${item.finding_type}: ${words}${choice === "senior" && own ? ` (${own.value})` : ""}`;
+}

@@ -50,3 +50,11 @@ export async function request(method, url, body, options = {}) {
   if (data === null) throw new ApiError(`the server's answer was not JSON (${response.status})`, response.status);
   return data;
 }
+
+/** Sends raw bytes (a Blob: one chunk of an upload) with extra headers; answers and fails as `request` does. */
+export function sendBytes(method, url, blob, headers = {}) {
+  return request(method, url, undefined, {
+    body: blob,
+    headers: {"Content-Type": "application/octet-stream", "X-CSRFToken": csrfToken(), ...headers},
+  });
+}

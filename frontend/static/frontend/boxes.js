@@ -1,6 +1,6 @@
 /* The reader's own boxes: each one of a disc level, a finding and a value, on one image. */
 import {html, setHtml} from "./escape.js";
-import {addedAction, modelListItems, modelOverlays, reviewClick} from "./model_review.js";
+import {addedAction, modelListItems, modelOverlays, pendingModelBoxes, reviewClick} from "./model_review.js";
 import {findingOf, setValue, valueOf} from "./read_state.js";
 
 const HUMAN_COLOUR = "#4dd2ff";
@@ -53,4 +53,19 @@ export function boxOverlays(state) {
     instance: box.instance, box: box.box, color: HUMAN_COLOUR, label: `${box.disc_level} ${box.finding_type} ${box.value}`,
     highlight: box.disc_level === state.level}));
   return own.concat(modelOverlays(state));
+}
+
+const BAND_MARGIN = 4;
+
+/** The current level on an image of a series (`instanceIds`): the extent of its boxes (the reader's and the
+ * model's pending ones) on any image of that series, whose slices share one pixel grid. {box, label} or null
+ * when the level has no box there (the form's row still shows the level). */
+export function levelBand(state, instanceIds) {
+  const ids = new Set(instanceIds);
+  const boxes = [...state.boxes, ...pendingModelBoxes(state)]
+    .filter((box) => box.disc_level === state.level && ids.has(box.instance)).map((box) => box.box);
+  if (!boxes.length) return null;
+  const box = [Math.min(...boxes.map((b) => b[0])) - BAND_MARGIN, Math.min(...boxes.map((b) => b[1])) - BAND_MARGIN,
+               Math.max(...boxes.map((b) => b[2])) + BAND_MARGIN, Math.max(...boxes.map((b) => b[3])) + BAND_MARGIN];
+  return {box: box.map((v) => Math.round(v)), label: state.level};
 }

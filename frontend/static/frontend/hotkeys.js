@@ -1,36 +1,44 @@
-/* The reading page's keyboard map. The grade keys belong to the schema's anchor finding (the one every disc
- * has): key 1 gives its first value, key 2 its second, and so on. */
+/* The reading page's keyboard map: a whole read without the mouse. The keys are generic (the n-th value of the
+ * current finding, the next level), so any schema works; the legend on the page (case_read.html) lists them.
+ *
+ *   j / k            next / previous level          ← / → (h / l)   previous / next finding
+ *   1 … 9            the n-th value of the current finding at the current level
+ *   y / n            accept / reject the model's finding at the current level and finding
+ *   Shift+A          accept all the model's findings
+ *   Enter            submit (when no button, link or field has the focus); Ctrl+Enter submits from anywhere
+ *   ↑ / ↓, wheel     sagittal slices                 PageUp / PageDown   axial slices
+ *   s  save draft · b  draw a box · Esc  leave box mode · r  reset the view · ?  show / hide the legend */
 
 const TYPING = new Set(["SELECT", "INPUT", "TEXTAREA"]);
+const ACTIVATES = new Set(["BUTTON", "A", "SUMMARY"]);  // Enter already means "press this" there
 
-/** {key: value} of the anchor finding's first nine values; empty when the schema has no anchor. */
-export function gradeKeys(schema) {
-  const anchor = schema.findings.find((finding) => finding.name === schema.anchor);
-  if (!anchor) return {};
-  return Object.fromEntries(anchor.values.slice(0, 9).map((value, i) => [String(i + 1), value]));
+function letterAction(key, actions) {
+  const map = {j: () => actions.stepLevel(1), k: () => actions.stepLevel(-1),
+               h: () => actions.stepFinding(-1), l: () => actions.stepFinding(1),
+               y: actions.acceptCurrent, n: actions.rejectCurrent, A: actions.acceptAll,
+               s: actions.saveDraft, b: actions.toggleBox, B: actions.toggleBox, r: actions.reset, R: actions.reset,
+               "?": actions.toggleLegend};
+  return map[key];
 }
 
-/** "1–5: " and the anchor finding's label, for the hint line; "" when there are no grade keys. */
-export function gradeKeysHint(schema) {
-  const keys = Object.keys(gradeKeys(schema));
-  if (!keys.length) return "";
-  const label = schema.findings.find((finding) => finding.name === schema.anchor).label;
-  return `${keys[0]}–${keys[keys.length - 1]}: ${label}`;
-}
-
-/** Binds the keys; `actions` are the page's: grade(value), stepLevel(step), toggleBox(), exitBox(), submit(). */
-export function bindHotkeys({schema, viewer, actions}) {
-  const grades = gradeKeys(schema);
+/** Binds the keys. `actions`: stepLevel(step), stepFinding(step), value(n), acceptCurrent(), rejectCurrent(),
+ * acceptAll(), saveDraft(), submit(), toggleBox(), exitBox(), reset(), toggleLegend(), scroll(step),
+ * scrollAxial(step). */
+export function bindHotkeys({actions}) {
   document.addEventListener("keydown", (event) => {
-    if (TYPING.has(event.target.tagName)) return;
+    const target = event.target;
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); actions.submit(); return; }
+    if (TYPING.has(target.tagName) || event.altKey || event.ctrlKey || event.metaKey) return;
     const key = event.key;
-    if (key === "ArrowDown" || key === "PageDown") { viewer.scroll(1); event.preventDefault(); }
-    else if (key === "ArrowUp" || key === "PageUp") { viewer.scroll(-1); event.preventDefault(); }
-    else if (Object.hasOwn(grades, key)) actions.grade(grades[key]);
-    else if (key === "n" || key === "N") actions.stepLevel(event.shiftKey ? -1 : 1);
-    else if (key === "b" || key === "B") actions.toggleBox();
-    else if (key === "Escape") actions.exitBox();
-    else if (key === "r" || key === "R") viewer.reset();
-    else if (key === "Enter" && (event.ctrlKey || event.metaKey)) actions.submit();
+    const arrows = {ArrowDown: () => actions.scroll(1), ArrowUp: () => actions.scroll(-1),
+                    PageDown: () => actions.scrollAxial(1), PageUp: () => actions.scrollAxial(-1),
+                    ArrowLeft: () => actions.stepFinding(-1), ArrowRight: () => actions.stepFinding(1)};
+    let action = arrows[key] || letterAction(key, actions);
+    if (/^[1-9]$/.test(key)) action = () => actions.value(Number(key));
+    else if (key === "Escape") action = actions.exitBox;
+    else if (key === "Enter" && !ACTIVATES.has(target.tagName)) action = actions.submit;
+    if (!action) return;
+    event.preventDefault();
+    action();
   });
 }

@@ -29,6 +29,46 @@ export function rejectModelBox(state, id) {
   state.dirty = true;
 }
 
+/** Accepts every model finding still waiting: each pending box as its Accept button does, and each model value
+ * the reader has not given another value for. Findings the model did not mark keep what they have (in an
+ * exhaustive project, the negative value pre-filled on opening). Returns how many it accepted. */
+export function acceptAllModel(state) {
+  const pending = pendingModelBoxes(state);
+  pending.forEach((finding) => acceptModelBox(state, finding.id));
+  let values = 0;
+  for (const finding of state.model.filter((candidate) => !candidate.box)) {
+    if (!valueOf(state, finding.disc_level, finding.finding_type)) {
+      setValue(state, finding.disc_level, finding.finding_type, finding.value);
+      values += 1;
+    }
+  }
+  return pending.length + values;
+}
+
+/** The model's findings at one level and finding: {boxes: pending boxes, value: its value finding or undefined}. */
+export function modelAt(state, level, findingName) {
+  const here = (finding) => finding.disc_level === level && finding.finding_type === findingName;
+  return {boxes: pendingModelBoxes(state).filter(here), value: state.model.find((f) => !f.box && here(f))};
+}
+
+/** Accepts the model at one level and finding (its pending boxes, or its value); returns the value or "". */
+export function acceptModelAt(state, level, findingName) {
+  const {boxes, value} = modelAt(state, level, findingName);
+  boxes.forEach((finding) => acceptModelBox(state, finding.id));
+  if (!boxes.length && value) setValue(state, level, findingName, value.value);
+  return boxes.length ? boxes[0].value : (value ? value.value : "");
+}
+
+/** Rejects the model at one level and finding: its pending boxes are deleted; a model value the form still
+ * holds is cleared, so that the reader gives their own. Returns whether there was anything to reject. */
+export function rejectModelAt(state, level, findingName) {
+  const {boxes, value} = modelAt(state, level, findingName);
+  boxes.forEach((finding) => rejectModelBox(state, finding.id));
+  const clear = !boxes.length && value && valueOf(state, level, findingName) === value.value;
+  if (clear) setValue(state, level, findingName, "");
+  return Boolean(boxes.length || clear);
+}
+
 /** Model values fill whatever the reader has not given yet. */
 export function prefillFromModel(state) {
   for (const finding of state.model.filter((candidate) => !candidate.box)) {
@@ -62,7 +102,7 @@ export function deletedModelBoxes(state) {
 
 export function modelOverlays(state) {
   return pendingModelBoxes(state).map((finding) => ({
-    instance: finding.instance, box: finding.box, color: MODEL_COLOUR, dashed: true,
+    instance: finding.instance, box: finding.box, color: MODEL_COLOUR, dashed: true, highlight: finding.disc_level === state.level,
     label: `${finding.disc_level} ${finding.finding_type} ${finding.value}?`}));
 }
 

@@ -31,4 +31,10 @@ export function syncForm(table, state) {
     if (select.value !== value) select.value = value;
   });
   table.querySelectorAll("tr[data-level]").forEach((row) => row.classList.toggle("current", row.dataset.level === state.level));
+  // The keyboard's cell: the current level's current finding.
+  table.querySelectorAll("td").forEach((cell) => {
+    const select = cell.querySelector("select");
+    cell.classList.toggle("current-cell", Boolean(select) && select.dataset.level === state.level
+                          && select.dataset.finding === state.finding);
+  });
 }

@@ -1,6 +1,6 @@
 /* SpineRead DICOM viewer on cornerstone (legacy packages, no build step).
  *
- * One SpineViewer per page: series switching (sagittal/axial), slice scrolling (wheel, arrow keys),
+ * One SpineViewer per viewport (the reading page puts an axial one beside the sagittal): series switching (sagittal/axial), slice scrolling (wheel, arrow keys),
  * window/level (presets, left drag), zoom (right drag), pan (middle drag), reset, and boxes drawn on an
  * overlay from the page's findings. Box drawing is the page's own mouse handling in "box" mode, so that each
  * box is tied to an instance, a disc level and a finding. Images come from the authenticated WADO-URI
@@ -40,6 +40,8 @@ export class SpineViewer {
     this.sliceIndex = 0;
     this.mode = "wl";                // "wl" or "box"
     this.overlays = () => [];        // page supplies: [{instance, box:[x0,y0,x1,y1], color, dashed, label}]
+    this.lines = () => [];           // page supplies, on the current image: [{start:{x,y}, end:{x,y}, color, label}]
+    this.band = () => null;          // page supplies, on the current image: {box:[x0,y0,x1,y1], label} or null
     this.drag = null;
     cornerstone.enable(element);
     element.addEventListener("contextmenu", (event) => event.preventDefault());  // right drag zooms
@@ -94,6 +96,17 @@ export class SpineViewer {
   }
 
   scroll(delta) { return this.showSlice(this.sliceIndex + delta, false); }
+
+  /** The current image's plane (cornerstone's imagePlaneModule of the loaded DICOM) with its size, or null
+   * before an image is shown or when the file carries no geometry. */
+  imagePlane() {
+    if (!this.hasImage) return null;
+    const instance = this.currentInstance;
+    const plane = cornerstone.metaData.get("imagePlaneModule", "wadouri:" + instance.url);
+    if (!plane || !plane.imagePositionPatient || !plane.rowCosines || !plane.columnCosines) return null;
+    return {...plane, rows: instance.rows, columns: instance.columns,
+            rowPixelSpacing: plane.rowPixelSpacing || 1, columnPixelSpacing: plane.columnPixelSpacing || 1};
+  }
 
   applyPreset(name) {
     const viewport = cornerstone.getViewport(this.element);
@@ -175,7 +188,42 @@ export class SpineViewer {
         context.fillText(shape.label, Math.min(a.x, b.x) + 2, Math.min(a.y, b.y) - 3);
       }
     }
+    this.drawBand(context);
+    this.drawLines(context);
     context.restore();
+  }
+
+  drawBand(context) {
+    const band = this.band();
+    if (!band) return;
+    const a = cornerstone.pixelToCanvas(this.element, {x: band.box[0], y: band.box[1]});
+    const b = cornerstone.pixelToCanvas(this.element, {x: band.box[2], y: band.box[3]});
+    context.setLineDash([]);
+    context.fillStyle = "rgba(255, 225, 77, 0.12)";
+    context.fillRect(a.x, a.y, b.x - a.x, b.y - a.y);
+    context.strokeStyle = "#ffe14d";
+    context.lineWidth = 2;
+    context.strokeRect(a.x, a.y, b.x - a.x, b.y - a.y);
+    context.fillStyle = "#ffe14d";
+    context.fillText(band.label, Math.max(a.x, b.x) + 4, (a.y + b.y) / 2 + 4);
+  }
+
+  drawLines(context) {
+    for (const line of this.lines()) {
+      const a = cornerstone.pixelToCanvas(this.element, line.start);
+      const b = cornerstone.pixelToCanvas(this.element, line.end);
+      context.strokeStyle = line.color || "#7CFC00";
+      context.lineWidth = 1.5;
+      context.setLineDash([8, 4]);
+      context.beginPath();
+      context.moveTo(a.x, a.y);
+      context.lineTo(b.x, b.y);
+      context.stroke();
+      if (line.label) {
+        context.fillStyle = line.color || "#7CFC00";
+        context.fillText(line.label, Math.min(a.x, b.x) + 4, Math.min(a.y, b.y) - 4);
+      }
+    }
   }
 }
 
@@ -188,8 +236,10 @@ export function bindSeriesButtons(container, viewer) {
   });
 }
 
-/** "sagittal 8 / 15", and the series buttons marked: for the page's onSlice. */
-export function showSlicePosition(viewer, sliceLabel, seriesButtons) {
-  sliceLabel.textContent = `${viewer.currentSeries.plane} ${viewer.sliceIndex + 1} / ${viewer.currentSeries.instances.length}`;
+/** "sagittal 8 / 15" (and " · axial 3 / 5" for a second viewer beside it), and the series buttons marked: for
+ * the page's onSlice. */
+export function showSlicePosition(viewer, sliceLabel, seriesButtons, beside = null) {
+  const where = (shown) => `${shown.currentSeries.plane} ${shown.sliceIndex + 1} / ${shown.currentSeries.instances.length}`;
+  sliceLabel.textContent = where(viewer) + (beside && beside.hasImage ? ` · ${where(beside)}` : "");
   seriesButtons.querySelectorAll("button").forEach((button, i) => button.classList.toggle("active", i === viewer.seriesIndex));
 }

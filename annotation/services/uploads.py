@@ -1,0 +1,113 @@
+"""Chunked, resumable uploads: a file arrives in pieces, each at the offset the server holds, and when the last
+piece is in it goes through the per-file ingest (`case_import_each`).
+
+The bytes gather in a temporary file; the functions at the top are the only ones that touch it, so that moving
+it to object storage changes them alone.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+from annotation.models import Project, Upload
+from annotation.services.audit import audit_log
+from annotation.services.ingest import case_import_each
+
+
+class UploadConflict(Exception):
+    """The chunk does not fit where the upload stands; `received` is the offset to resume from."""
+
+    def __init__(self, message: str, received: int):
+        super().__init__(message)
+        self.received = received
+
+
+# The temporary file ----------------------------------------------------------------------------------------------
+
+def _partial_path(upload: Upload) -> Path:
+    return Path(settings.MEDIA_ROOT) / "uploads-partial" / str(upload.pk)
+
+
+def _partial_write_at(upload: Upload, offset: int, chunk: bytes) -> None:
+    """Writes the chunk at `offset` and drops anything after it (bytes of an earlier try that never counted)."""
+    path = _partial_path(upload)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "r+b" if path.exists() else "wb") as partial:
+        partial.seek(offset)
+        partial.write(chunk)
+        partial.truncate()
+
+
+def _partial_read(upload: Upload) -> bytes:
+    return _partial_path(upload).read_bytes()
+
+
+def _partial_delete(upload: Upload) -> None:
+    _partial_path(upload).unlink(missing_ok=True)
+
+
+# The service -----------------------------------------------------------------------------------------------------
+
+def upload_start(*, project: Project, user, filename: str, size: int) -> Upload:
+    """A new upload of `size` bytes; raises ValueError for a size that is not positive or over the limit."""
+    if size <= 0:
+        raise ValueError("the file is empty")
+    if size > settings.DICOM_MAX_UPLOAD_BYTES:
+        raise ValueError(f"the file is over the upload size limit of {settings.DICOM_MAX_UPLOAD_BYTES} bytes")
+    return Upload.objects.create(project=project, user=user, filename=filename[-255:], size=size)
+
+
+def upload_receive(*, upload: Upload, start: int, total: int, chunk: bytes, actor) -> Upload:
+    """Appends one chunk that starts at `start`; when it completes the file, ingests it.
+
+    Raises UploadConflict when `start` is not where the upload stands (the client asks for the offset and goes
+    on from there) or the upload is finished, and ValueError for a chunk that runs past the declared size.
+    """
+    with transaction.atomic():
+        upload = Upload.objects.select_for_update().get(pk=upload.pk)
+        if upload.status != Upload.Status.RECEIVING:
+            raise UploadConflict("this upload is already finished", upload.received)
+        if total != upload.size or start + len(chunk) > upload.size:
+            raise ValueError(f"the chunk runs past the file's declared size of {upload.size} bytes")
+        if start != upload.received:
+            raise UploadConflict(f"the upload stands at byte {upload.received}, not {start}", upload.received)
+        _partial_write_at(upload, start, chunk)
+        upload.received = start + len(chunk)
+        upload.save(update_fields=["received", "updated_at"])
+    if upload.received == upload.size:
+        upload = upload_finish(upload=upload, actor=actor)
+    return upload
+
+
+def upload_finish(*, upload: Upload, actor) -> Upload:
+    """Ingests the complete file file by file, keeps the per-file results and deletes the temporary file.
+
+    Until it commits, the upload reads as receiving with every byte in (what a client that lost the last
+    answer sees, and waits on); the row lock keeps a second request from ingesting the same file twice.
+    """
+    try:
+        with transaction.atomic():
+            upload = Upload.objects.select_for_update().select_related("project").get(pk=upload.pk)
+            if upload.status != Upload.Status.RECEIVING or upload.received != upload.size:
+                return upload  # another request finished it first
+            results = case_import_each(project=upload.project, sources=[
+                (upload.filename, _partial_read(upload), False)], actor=actor)
+            # Every file refused: nothing of it was stored.
+            stored = any(entry["result"] != "refused" for entry in results)
+            upload.status = Upload.Status.DONE if stored else Upload.Status.FAILED
+            upload.results = results
+            upload.save(update_fields=["status", "results", "updated_at"])
+            audit_log(actor=actor, action="upload_finish", target=upload,
+                      payload={"project": upload.project.slug, "filename": upload.filename,
+                               "counts": {kind: sum(e["result"] == kind for e in results)
+                                          for kind in ("stored", "duplicate", "refused")}})
+    except Exception:
+        Upload.objects.filter(pk=upload.pk).update(status=Upload.Status.FAILED, results=[{
+            "file": upload.filename, "result": "refused", "reason": "the server failed to ingest this file",
+            "case_id": None}])
+        _partial_delete(upload)
+        raise
+    _partial_delete(upload)
+    return upload

@@ -1,0 +1,38 @@
+"""The reference line's geometry (frontend/static/frontend/reference_line.js), run under node: where an axial
+slice cuts the sagittal image, in sagittal pixels."""
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).with_name("reference_line.test.mjs")
+
+
+@pytest.fixture(scope="module")
+def lines():
+    if not shutil.which("node"):
+        pytest.skip("node is not installed")
+    done = subprocess.run(["node", str(SCRIPT)], capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(done.stdout)
+
+
+def test_an_axial_slice_cuts_the_sagittal_in_a_horizontal_line_at_its_height(lines):
+    # Sagittal row y lies at z = 120 - 0.5 y: z = 100 is row 40, z = 60 is row 120, across the whole width.
+    assert lines["z100"] == {"start": {"x": 0, "y": 40}, "end": {"x": 300, "y": 40}}
+    assert lines["z60"] == {"start": {"x": 0, "y": 120}, "end": {"x": 300, "y": 120}}
+
+
+def test_a_slice_outside_the_image_or_parallel_to_it_gives_no_line(lines):
+    assert lines["above"] is None
+    assert lines["parallel"] is None
+
+
+def test_a_tilted_slice_gives_a_sloping_line_through_its_points(lines):
+    # The tilted plane holds the points with z - 50 = y: on the sagittal (y = -100 + 0.5 x, z = 120 - 0.5 y_px).
+    start, end = lines["tilted"]["start"], lines["tilted"]["end"]
+    for point in (start, end):
+        y_mm, z_mm = -100 + 0.5 * point["x"], 120 - 0.5 * point["y"]
+        assert z_mm - 50 == pytest.approx(y_mm, abs=1e-6)
+    assert start["y"] != pytest.approx(end["y"])
