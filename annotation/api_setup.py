@@ -77,21 +77,11 @@ def _project_payload(project: Project) -> dict:
 
 @transaction.atomic
 def project_create_for(user, *, slug: str, name: str, copy_from: str = "") -> Project:
-    """Creates a project from the template, or as a copy of one the user coordinates (404 for any other), model
-    config included. annotation's services never import mlbackend, so this entry point composes the two."""
+    """Creates a project from the template, or as a copy of one the user coordinates (404 for any other)."""
     if not copy_from:
         return project_services.project_create_from_template(slug=slug, name=name, actor=user)
     source = access.project_coordinated_get_for(user, copy_from)
-    project = project_services.project_create_copy(source=source, slug=slug, name=name, actor=user)
-    from mlbackend.models import ProjectModelSettings
-    from mlbackend.services.model_settings import model_settings_update
-
-    source_settings = ProjectModelSettings.objects.filter(project=source).first()
-    if source_settings is not None:
-        model_settings_update(project=project, actor=user, config_name=source_settings.config_name,
-                              retrain_after_cases=source_settings.retrain_after_cases,
-                              retrain_crontab=source_settings.retrain_crontab)
-    return project
+    return project_services.project_create_copy(source=source, slug=slug, name=name, actor=user)
 
 
 def member_add_for(user, project: Project, data: dict) -> ProjectMembership:

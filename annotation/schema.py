@@ -130,7 +130,19 @@ def default_schema() -> dict:
 
 
 def schema_validate(schema: dict) -> dict:
-    """Checks a project's schema and returns it; raises SchemaError with the first problem found."""
+    """Checks a project's schema and returns it; raises SchemaError with the first problem found, in words (a
+    schema typed by hand on the schema page must never crash it)."""
+    try:
+        _schema_check(schema)
+        schema_for_page(schema)  # every rule the pages derive from it must hold
+    except SchemaError:
+        raise
+    except (TypeError, AttributeError, KeyError, ValueError) as error:
+        raise SchemaError(f"the schema is malformed ({error.__class__.__name__}: {error})")
+    return schema
+
+
+def _schema_check(schema) -> None:
     if not isinstance(schema, dict):
         raise SchemaError("schema must be an object")
     levels = schema.get("levels")
@@ -150,10 +162,44 @@ def schema_validate(schema: dict) -> dict:
             raise SchemaError(f"finding {name!r}: values must be a non-empty list without repeats")
         if finding.get("scale") not in {"ordinal", "nominal", "binary"}:
             raise SchemaError(f"finding {name!r}: scale must be ordinal, nominal or binary")
+        if not all(isinstance(value, str) and value for value in values):
+            raise SchemaError(f"finding {name!r}: every value must be a non-empty text")
+        planes = finding.get("planes", ["sagittal"])
+        if not isinstance(planes, list) or not planes or set(planes) - {"sagittal", "axial"}:
+            raise SchemaError(f"finding {name!r}: planes must be a list of sagittal and/or axial")
+        if not isinstance(finding.get("classes", {}), dict):
+            raise SchemaError(f"finding {name!r}: classes must map values to detector classes")
         unknown = set(finding.get("classes", {})) - set(values)
         if unknown:
             raise SchemaError(f"finding {name!r}: classes for unknown values {sorted(unknown)}")
-    return schema
+
+
+def schema_value_edit(schema: dict, *, finding: str, value: str, add: bool) -> dict:
+    """A copy of the schema with one value added to (or removed from) one finding: the schema page's quick edit.
+    A removed value leaves the finding's detector classes, rare values and positive threshold too. Raises
+    SchemaError; the caller saves the result as a new version (which validates it)."""
+    edited = copy.deepcopy(schema)
+    spec = next((f for f in edited.get("findings", []) if f.get("name") == finding), None)
+    if spec is None:
+        raise SchemaError(f"no finding {finding!r} in the schema")
+    if not value:
+        raise SchemaError("name the value")
+    if add:
+        if value in spec["values"]:
+            raise SchemaError(f"{finding} already has the value {value!r}")
+        spec["values"].append(value)
+        return edited
+    if value not in spec["values"]:
+        raise SchemaError(f"{finding} has no value {value!r}")
+    if len(spec["values"]) <= 2:
+        raise SchemaError(f"{finding} needs at least two values")
+    spec["values"].remove(value)
+    spec.get("classes", {}).pop(value, None)
+    if "rare_values" in spec:
+        spec["rare_values"] = [v for v in spec["rare_values"] if v != value]
+    if spec.get("positive_from") == value:
+        spec.pop("positive_from")
+    return edited
 
 
 def finding_specs(schema: dict) -> dict[str, FindingSpec]:

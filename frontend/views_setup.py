@@ -15,6 +15,7 @@ import access
 from annotation import selectors
 from annotation.api_setup import ROLE_CHOICES, member_add_for, member_remove_for, project_create_for
 from annotation.models import Project
+from annotation.schema import schema_value_edit
 from annotation.services import projects as project_services
 from frontend.views import _context
 from mlbackend.configs import config_names
@@ -62,7 +63,7 @@ def project_schema(request, slug):
             except json.JSONDecodeError as error:
                 raise project_services.SetupError(f"the schema is not valid JSON ({error})")
         else:
-            schema = project_services.schema_value_edit(
+            schema = schema_value_edit(
                 project.label_schema, finding=request.POST.get("finding", ""),
                 value=request.POST.get("value", "").strip(), add=action == "add_value")
         row = project_services.project_schema_new_version(project=project, label_schema=schema, actor=request.user)

@@ -12,3 +12,7 @@ class MlbackendConfig(AppConfig):
         from mlbackend.offline import offline_environment
 
         offline_environment()
+        from annotation.signals import project_copied
+        from mlbackend.services.model_settings import model_settings_copy
+
+        project_copied.connect(model_settings_copy, dispatch_uid="mlbackend-model-settings-copy")

@@ -269,6 +269,9 @@ SPECTACULAR_SETTINGS = {
         "CaseStatusEnum": "annotation.models.Case.Status",
         "ReadStatusEnum": "annotation.models.Read.Status",
         "AdjudicationStatusEnum": "annotation.models.Adjudication.Status",
+        # Two role fields with different choices: a role on a project, and a role on a case.
+        "ProjectRoleEnum": "annotation.api_setup.ROLE_CHOICES",
+        "CaseRoleEnum": ["reader", "senior"],
     },
 }
 

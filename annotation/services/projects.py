@@ -10,8 +10,9 @@ from django.db import transaction
 
 import access
 from annotation.models import Assignment, Case, Project, ProjectMembership, ProjectSchema, ReaderProfile, Role
-from annotation.schema import SchemaError, default_schema, schema_for_page, schema_validate
+from annotation.schema import default_schema, schema_validate
 from annotation.services.audit import audit_log
+from annotation.signals import project_copied
 
 # What a copy of a project takes from its source (never its cases, members or uploads).
 PROJECT_COPIED_FIELDS = ("labelling_mode", "box_iou_threshold", "case_order")
@@ -196,28 +197,8 @@ def project_create_copy(*, source: Project, slug: str, name: str, actor) -> Proj
     project = project_create(slug=slug, name=name.strip(), actor=actor, label_schema=schema,
                              **{field: getattr(source, field) for field in PROJECT_COPIED_FIELDS})
     audit_log(actor=actor, action="project_copy", target=project, payload={"source": source.slug})
+    project_copied.send(sender=Project, source=source, project=project, actor=actor)
     return project
-
-
-def _schema_checked(label_schema) -> dict:
-    """schema_validate, plus what a schema typed by hand can get wrong that the pages would trip over later (a
-    value that is not text, an unknown plane, a malformed part): each a SchemaError in words, never a crash."""
-    try:
-        schema = schema_validate(copy.deepcopy(label_schema))
-        for finding in schema["findings"]:
-            if not all(isinstance(value, str) and value for value in finding["values"]):
-                raise SchemaError(f"finding {finding['name']!r}: every value must be a non-empty text")
-            planes = finding.get("planes", ["sagittal"])
-            if not isinstance(planes, list) or not planes or set(planes) - {"sagittal", "axial"}:
-                raise SchemaError(f"finding {finding['name']!r}: planes must be a list of sagittal and/or axial")
-            if not isinstance(finding.get("classes", {}), dict):
-                raise SchemaError(f"finding {finding['name']!r}: classes must map values to detector classes")
-        schema_for_page(schema)  # every rule the pages derive from it must hold
-    except SchemaError:
-        raise
-    except (TypeError, AttributeError, KeyError, ValueError) as error:
-        raise SchemaError(f"the schema is malformed ({error.__class__.__name__}: {error})")
-    return schema
 
 
 @transaction.atomic
@@ -225,7 +206,7 @@ def project_schema_new_version(*, project: Project, label_schema, actor) -> Proj
     """Stores the schema as the project's next version and makes it current. Reads already opened keep the
     version they were opened under (Read.schema_version); reads opened from now on get this one. Raises
     SchemaError (a ValueError) with the first problem found, changing nothing."""
-    schema = _schema_checked(label_schema)
+    schema = schema_validate(copy.deepcopy(label_schema))
     project = Project.objects.select_for_update().get(pk=project.pk)
     version = project.schema_version + 1
     schema["version"] = version
@@ -307,31 +288,3 @@ def project_role_give(*, project: Project, user, role: str, specialty: str = "",
     else:
         user_set_role(user=user, role=role, actor=actor)
     return project_member_add(project=project, user=user, role=role, actor=actor)
-
-
-def schema_value_edit(schema: dict, *, finding: str, value: str, add: bool) -> dict:
-    """A copy of the schema with one value added to (or removed from) one finding; the page's quick edit. A
-    removed value leaves the finding's detector classes and rare values too. Raises SetupError; the caller saves
-    the result as a new version (which validates it)."""
-    edited = copy.deepcopy(schema)
-    spec = next((f for f in edited.get("findings", []) if f.get("name") == finding), None)
-    if spec is None:
-        raise SetupError(f"no finding {finding!r} in the schema")
-    if not value:
-        raise SetupError("name the value")
-    if add:
-        if value in spec["values"]:
-            raise SetupError(f"{finding} already has the value {value!r}")
-        spec["values"].append(value)
-        return edited
-    if value not in spec["values"]:
-        raise SetupError(f"{finding} has no value {value!r}")
-    if len(spec["values"]) <= 2:
-        raise SetupError(f"{finding} needs at least two values")
-    spec["values"].remove(value)
-    spec.get("classes", {}).pop(value, None)
-    if "rare_values" in spec:
-        spec["rare_values"] = [v for v in spec["rare_values"] if v != value]
-    if spec.get("positive_from") == value:
-        spec.pop("positive_from")
-    return edited

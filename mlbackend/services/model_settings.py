@@ -78,3 +78,12 @@ def retrain_schedule_set(*, project: Project, crontab: str, actor=None) -> None:
     model_settings.save(update_fields=["retrain_crontab"])
     annotation_services.audit_log(actor=actor, action="retrain_schedule_set", target=project,
                                   payload={"crontab": crontab})
+
+
+def model_settings_copy(*, source: Project, project: Project, actor=None, **_signal) -> None:
+    """A copied project takes its source's model config and retraining triggers (annotation's project_copied)."""
+    source_settings = ProjectModelSettings.objects.filter(project=source).first()
+    if source_settings is not None:
+        model_settings_update(project=project, actor=actor, config_name=source_settings.config_name,
+                              retrain_after_cases=source_settings.retrain_after_cases,
+                              retrain_crontab=source_settings.retrain_crontab)
