@@ -38,24 +38,14 @@ from django.db import connection  # noqa: E402
 from annotation import services  # noqa: E402
 from annotation.dicom import path_sources  # noqa: E402
 from annotation.models import Case, Instance, Read, Role  # noqa: E402
-from annotation.schema import anchor_finding, default_schema, finding_specs  # noqa: E402
+from annotation.schema import anchor_finding, default_schema, finding_specs, negative_values  # noqa: E402
+from fixtures.phantoms.truth import reading_keys, truth_image, truth_value, truth_values  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "bench-reader-effort"
 SCHEMA = default_schema()
 SPECS = finding_specs(SCHEMA)
 FINDINGS = list(SPECS)
-
-
-def schema_value(value) -> str:
-    """Phantom truth keeps grades as int and binary findings as bool; the schema's values are strings."""
-    return ("present" if value else "absent") if isinstance(value, bool) else str(value)
-
-
-def phantom_instance(case, file_name: str) -> Instance:
-    plane, number = file_name.rsplit("/", 1)[-1].removesuffix(".dcm").split("_")
-    return Instance.objects.get(series__case=case, series__plane="sagittal" if plane == "sag" else "axial",
-                                instance_number=int(number))
 
 
 def free_port() -> int:
@@ -89,32 +79,20 @@ def set_up(seed: int):
         chosen.setdefault((box["plane"], box["level"], box["finding"]), box)
     services.model_findings_replace(case=confirm_case, model_version="perfect", findings=[
         services.ModelFindingInput(disc_level=box["level"], finding_type=box["finding"],
-                                   value=schema_value(box["value"]), score=0.99,
+                                   value=truth_value(box["value"]), score=0.99,
                                    instance_id=phantom_instance(confirm_case, box["file"]).pk, box=tuple(box["box"]))
         for box in chosen.values()])
     return reader, cases
 
 
 def grading_keys(truth_levels: dict) -> list[str]:
-    """The keys of a fresh exhaustive read graded from the truth: every finding starts at its negative value (the
-    Pfirrmann grade at none), the cursor at the first level's anchor finding; per level the findings that differ
-    from their start are reached with ←/→ (wrapping, the nearer way first) and set by their value's digit, and j
-    goes to the next level; Enter submits."""
-    keys, cursor, levels = [], FINDINGS.index(anchor_finding(SCHEMA)), list(truth_levels)
-    for index, level in enumerate(levels):
-        needed = [i for i, name in enumerate(FINDINGS)
-                  if schema_value(truth_levels[level][name]) != (SPECS[name].negative or "")]
-        while needed:
-            distance = lambda i: min((i - cursor) % len(FINDINGS), (cursor - i) % len(FINDINGS))  # noqa: E731
-            target = min(needed, key=distance)
-            right = (target - cursor) % len(FINDINGS)
-            keys += ["ArrowRight"] * right if right <= len(FINDINGS) - right else ["ArrowLeft"] * (len(FINDINGS) - right)
-            cursor, name = target, FINDINGS[target]
-            keys.append(str(SPECS[name].values.index(schema_value(truth_levels[level][name])) + 1))
-            needed.remove(target)
-        if index < len(levels) - 1:
-            keys.append("j")
-    return keys + ["Enter"]
+    return reading_keys(truth_levels, findings=FINDINGS, values={n: list(s.values) for n, s in SPECS.items()},
+                        negatives=negative_values(SCHEMA), start=FINDINGS.index(anchor_finding(SCHEMA)))
+
+
+def phantom_instance(case, file_name: str) -> Instance:
+    plane, number = truth_image(file_name)
+    return Instance.objects.get(series__case=case, series__plane=plane, instance_number=number)
 
 
 class Reader:
@@ -134,8 +112,7 @@ def read_matches_truth(case, case_truth) -> list[str]:
     if read is None:
         return ["no submitted read"]
     stored = {(f.disc_level, f.finding_type): f.value for f in read.findings.filter(instance__isnull=True)}
-    truth = {(level, name): schema_value(value) for level, values in case_truth["levels"].items()
-             for name, value in values.items()}
+    truth = truth_values(case_truth)
     return [f"{level} {name}: stored {stored.get((level, name))!r}, truth {value!r}"
             for (level, name), value in truth.items() if stored.get((level, name)) != value]
 

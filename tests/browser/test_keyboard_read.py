@@ -6,25 +6,16 @@ import pytest
 from annotation import services
 from annotation.dicom import path_sources
 from annotation.models import Case, Finding, Instance, Read, Role
-from annotation.schema import default_schema, finding_specs
+from annotation.schema import anchor_finding, default_schema, finding_specs, negative_values
+from fixtures.phantoms.truth import reading_keys, truth_image, truth_value, truth_values
 from tests.browser.conftest import ARTIFACTS, log_in
 from tests.conftest import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SPECS = finding_specs(default_schema())
+SCHEMA = default_schema()
+SPECS = finding_specs(SCHEMA)
 FINDINGS = list(SPECS)
-
-
-def schema_value(value) -> str:
-    """Phantom truth keeps grades as int and binary findings as bool; the schema's values are strings."""
-    return ("present" if value else "absent") if isinstance(value, bool) else str(value)
-
-
-def phantom_instance(case, file_name: str) -> Instance:
-    plane, number = file_name.rsplit("/", 1)[-1].removesuffix(".dcm").split("_")
-    return Instance.objects.get(series__case=case, series__plane="sagittal" if plane == "sag" else "axial",
-                                instance_number=int(number))
 
 
 @pytest.fixture
@@ -45,34 +36,17 @@ def phantoms(tmp_path, project):
 
 
 def grading_keys(truth_levels: dict) -> list[str]:
-    """The keys that grade a case from its truth on a fresh exhaustive read: every finding starts at its negative
-    value (none for the Pfirrmann grade), the cursor at the first level's first finding. Per level, the findings
-    that differ from their start are set by moving left/right (wrapping) and pressing the value's digit."""
-    keys, cursor = [], 0
-    levels = list(truth_levels)
-    for index, level in enumerate(levels):
-        needed = [i for i, name in enumerate(FINDINGS)
-                  if schema_value(truth_levels[level][name]) != (SPECS[name].negative or "")]
-        while needed:
-            target = min(needed, key=lambda i: min((i - cursor) % len(FINDINGS), (cursor - i) % len(FINDINGS)))
-            right = (target - cursor) % len(FINDINGS)
-            keys += ["ArrowRight"] * right if right <= len(FINDINGS) - right else ["ArrowLeft"] * (len(FINDINGS) - right)
-            cursor = target
-            name = FINDINGS[target]
-            keys.append(str(SPECS[name].values.index(schema_value(truth_levels[level][name])) + 1))
-            needed.remove(target)
-        if index < len(levels) - 1:
-            keys.append("j")
-    return keys + ["Enter"]
+    return reading_keys(truth_levels, findings=FINDINGS, values={n: list(s.values) for n, s in SPECS.items()},
+                        negatives=negative_values(SCHEMA), start=FINDINGS.index(anchor_finding(SCHEMA)))
+
+
+def phantom_instance(case, file_name: str) -> Instance:
+    plane, number = truth_image(file_name)
+    return Instance.objects.get(series__case=case, series__plane=plane, instance_number=number)
 
 
 def stored_values(read: Read) -> dict:
     return {(f.disc_level, f.finding_type): f.value for f in read.findings.filter(instance__isnull=True)}
-
-
-def truth_values(case_truth: dict) -> dict:
-    return {(level, name): schema_value(value) for level, values in case_truth["levels"].items()
-            for name, value in values.items()}
 
 
 def ref_line(page) -> list[float]:
@@ -135,7 +109,7 @@ def test_accept_all_and_submit_in_two_keys_stores_the_model_findings(browser, li
     for box in case_truth["boxes"]:
         chosen.setdefault((box["plane"], box["level"], box["finding"]), box)
     services.model_findings_replace(case=case, model_version="perfect", findings=[services.ModelFindingInput(
-        disc_level=box["level"], finding_type=box["finding"], value=schema_value(box["value"]),
+        disc_level=box["level"], finding_type=box["finding"], value=truth_value(box["value"]),
         instance_id=phantom_instance(case, box["file"]).pk, box=tuple(box["box"]), score=0.99)
         for box in chosen.values()])
     model = list(Finding.objects.filter(case=case, source="model"))

@@ -5,6 +5,7 @@ from annotation import services
 from annotation.dicom import path_sources
 from annotation.models import Case, Instance, Role
 from fixtures.phantoms import generate_phantoms
+from fixtures.phantoms.truth import truth_image, truth_value
 from mlbackend.adapter import Detection
 from mlbackend.interpret import ImageDetections
 from tests.conftest import make_user
@@ -27,16 +28,14 @@ def import_phantom(project, phantom_dir, case_truth) -> Case:
 
 def phantom_instance(case: Case, file_name: str) -> Instance:
     """The imported instance of a phantom file (sag_03.dcm -> sagittal, instance number 3)."""
-    stem = file_name.rsplit("/", 1)[-1].removesuffix(".dcm")
-    plane, number = stem.split("_")
-    return Instance.objects.get(series__case=case, series__plane="sagittal" if plane == "sag" else "axial",
-                                instance_number=int(number))
+    plane, number = truth_image(file_name)
+    return Instance.objects.get(series__case=case, series__plane=plane, instance_number=number)
 
 
 def truth_findings(case: Case, case_truth: dict) -> list:
     return [services.FindingInput(
         disc_level=box["level"], finding_type=box["finding"],
-        value=("present" if box["value"] else "absent") if isinstance(box["value"], bool) else str(box["value"]),
+        value=truth_value(box["value"]),
         instance_id=phantom_instance(case, box["file"]).pk, box=tuple(box["box"]))
         for box in case_truth["boxes"]]
 
