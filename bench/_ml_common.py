@@ -33,15 +33,14 @@ def phantom_ground_truth(project, phantom_dir: Path, case_truth: dict, readers):
     from annotation import services
     from annotation.dicom import path_sources
     from annotation.models import Case, Instance, Role
-    from fixtures.phantoms.truth import truth_image, truth_value
+    from fixtures.phantoms.truth import truth_instance, truth_value
 
     result = services.case_import(project=project, sources=path_sources(phantom_dir / case_truth["case_key"],
                                                                          max_file_bytes=10**8))
     case = Case.objects.get(pk=result.case_ids[0])
     findings = []
     for box in case_truth["boxes"]:
-        plane, number = truth_image(box["file"])
-        instance = Instance.objects.get(series__case=case, series__plane=plane, instance_number=number)
+        instance = Instance.objects.get(series__case=case, **truth_instance(box["file"]))
         value = truth_value(box["value"])
         findings.append(services.FindingInput(disc_level=box["level"], finding_type=box["finding"], value=value,
                                               instance_id=instance.pk, box=tuple(box["box"])))

@@ -38,14 +38,12 @@ from django.db import connection  # noqa: E402
 from annotation import services  # noqa: E402
 from annotation.dicom import path_sources  # noqa: E402
 from annotation.models import Case, Instance, Read, Role  # noqa: E402
-from annotation.schema import anchor_finding, default_schema, finding_specs, negative_values  # noqa: E402
-from fixtures.phantoms.truth import reading_keys, truth_image, truth_value, truth_values  # noqa: E402
+from annotation.schema import default_schema  # noqa: E402
+from fixtures.phantoms.truth import reading_keys, truth_instance, truth_value, truth_values  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "bench-reader-effort"
 SCHEMA = default_schema()
-SPECS = finding_specs(SCHEMA)
-FINDINGS = list(SPECS)
 
 
 def free_port() -> int:
@@ -80,19 +78,11 @@ def set_up(seed: int):
     services.model_findings_replace(case=confirm_case, model_version="perfect", findings=[
         services.ModelFindingInput(disc_level=box["level"], finding_type=box["finding"],
                                    value=truth_value(box["value"]), score=0.99,
-                                   instance_id=phantom_instance(confirm_case, box["file"]).pk, box=tuple(box["box"]))
+                                   instance_id=Instance.objects.get(series__case=confirm_case,
+                                                                    **truth_instance(box["file"])).pk,
+                                   box=tuple(box["box"]))
         for box in chosen.values()])
     return reader, cases
-
-
-def grading_keys(truth_levels: dict) -> list[str]:
-    return reading_keys(truth_levels, findings=FINDINGS, values={n: list(s.values) for n, s in SPECS.items()},
-                        negatives=negative_values(SCHEMA), start=FINDINGS.index(anchor_finding(SCHEMA)))
-
-
-def phantom_instance(case, file_name: str) -> Instance:
-    plane, number = truth_image(file_name)
-    return Instance.objects.get(series__case=case, series__plane=plane, instance_number=number)
 
 
 class Reader:
@@ -143,7 +133,7 @@ def measure(base, cases) -> dict:
 
         open_case(page, base, unaided_case)
         unaided = Reader(page)
-        for key in grading_keys(unaided_truth["levels"]):
+        for key in reading_keys(unaided_truth["levels"], SCHEMA):
             unaided.press(key)
         page.wait_for_selector("#status >> text=Submitted", timeout=30000)
         browser.close()

@@ -6,16 +6,14 @@ import pytest
 from annotation import services
 from annotation.dicom import path_sources
 from annotation.models import Case, Finding, Instance, Read, Role
-from annotation.schema import anchor_finding, default_schema, finding_specs, negative_values
-from fixtures.phantoms.truth import reading_keys, truth_image, truth_value, truth_values
+from annotation.schema import default_schema
+from fixtures.phantoms.truth import reading_keys, truth_instance, truth_value, truth_values
 from tests.browser.conftest import ARTIFACTS, log_in
 from tests.conftest import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SCHEMA = default_schema()
-SPECS = finding_specs(SCHEMA)
-FINDINGS = list(SPECS)
 
 
 @pytest.fixture
@@ -33,16 +31,6 @@ def phantoms(tmp_path, project):
         services.case_assign(case=case, user=reader, role=Role.READER)
         cases.append((case, case_truth))
     return cases
-
-
-def grading_keys(truth_levels: dict) -> list[str]:
-    return reading_keys(truth_levels, findings=FINDINGS, values={n: list(s.values) for n, s in SPECS.items()},
-                        negatives=negative_values(SCHEMA), start=FINDINGS.index(anchor_finding(SCHEMA)))
-
-
-def phantom_instance(case, file_name: str) -> Instance:
-    plane, number = truth_image(file_name)
-    return Instance.objects.get(series__case=case, series__plane=plane, instance_number=number)
 
 
 def stored_values(read: Read) -> dict:
@@ -73,18 +61,19 @@ def test_a_keyboard_only_read_from_the_worklist_to_the_next_case(browser, live_s
     axial_before = page.get_attribute("#viewer-axial", "data-instance")
     page.keyboard.press("PageDown")
     page.wait_for_function(f"document.querySelector('#viewer-axial').dataset.instance !== '{axial_before}'")
-    page.wait_for_function(f"document.querySelector('#viewer').dataset.refLine !== '{','.join(f'{v:.1f}' for v in before)}'")
+    moved = ",".join(f"{v:.1f}" for v in before)
+    page.wait_for_function(f"document.querySelector('#viewer').dataset.refLine !== '{moved}'")
     after = ref_line(page)
     assert after[1] != pytest.approx(before[1], abs=1)
     axial = Instance.objects.get(pk=int(page.get_attribute("#viewer-axial", "data-instance")))
     axial_level = next(box["level"] for box in first_truth["boxes"] if box["plane"] == "axial"
-                       and phantom_instance(first, box["file"]).pk == axial.pk)
+                       and Instance.objects.get(series__case=first, **truth_instance(box["file"])).pk == axial.pk)
     disc_box = next(box["box"] for box in first_truth["boxes"] if box["plane"] == "sagittal"
                     and box["level"] == axial_level and box["finding"] == "pfirrmann")
     line_y = (after[1] + after[3]) / 2
     assert disc_box[1] - 5 <= line_y <= disc_box[3] + 5, (axial_level, disc_box, after)
 
-    keys = grading_keys(first_truth["levels"])
+    keys = reading_keys(first_truth["levels"], SCHEMA)
     for key in keys[:-1]:
         page.keyboard.press(key)
     page.screenshot(path=str(ARTIFACTS / "keyboard_graded.png"))
@@ -110,7 +99,8 @@ def test_accept_all_and_submit_in_two_keys_stores_the_model_findings(browser, li
         chosen.setdefault((box["plane"], box["level"], box["finding"]), box)
     services.model_findings_replace(case=case, model_version="perfect", findings=[services.ModelFindingInput(
         disc_level=box["level"], finding_type=box["finding"], value=truth_value(box["value"]),
-        instance_id=phantom_instance(case, box["file"]).pk, box=tuple(box["box"]), score=0.99)
+        instance_id=Instance.objects.get(series__case=case, **truth_instance(box["file"])).pk,
+        box=tuple(box["box"]), score=0.99)
         for box in chosen.values()])
     model = list(Finding.objects.filter(case=case, source="model"))
 

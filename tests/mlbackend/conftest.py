@@ -5,7 +5,7 @@ from annotation import services
 from annotation.dicom import path_sources
 from annotation.models import Case, Instance, Role
 from fixtures.phantoms import generate_phantoms
-from fixtures.phantoms.truth import truth_image, truth_value
+from fixtures.phantoms.truth import truth_instance, truth_value
 from mlbackend.adapter import Detection
 from mlbackend.interpret import ImageDetections
 from tests.conftest import make_user
@@ -28,8 +28,7 @@ def import_phantom(project, phantom_dir, case_truth) -> Case:
 
 def phantom_instance(case: Case, file_name: str) -> Instance:
     """The imported instance of a phantom file (sag_03.dcm -> sagittal, instance number 3)."""
-    plane, number = truth_image(file_name)
-    return Instance.objects.get(series__case=case, series__plane=plane, instance_number=number)
+    return Instance.objects.get(series__case=case, **truth_instance(file_name))
 
 
 def truth_findings(case: Case, case_truth: dict) -> list:
