@@ -294,8 +294,8 @@ class BalancedAssignApi(APIView):
         project = access.project_coordinated_get_for(request.user, slug)
         data = validated(BalancedAssignSerializer, request)
         try:
-            readers = selectors.users_with_role(data["readers"], "reader")
-            seniors = selectors.users_with_role(data["seniors"], "senior")
+            readers = selectors.users_with_role(data["readers"], "reader", project=project)
+            seniors = selectors.users_with_role(data["seniors"], "senior", project=project)
             count = services.cases_assign_balanced(project=project, readers=readers, seniors=seniors,
                                                    seed=data["seed"], actor=request.user)
         except ValueError as error:
@@ -310,8 +310,8 @@ class ReassignApi(APIView):
         data = validated(ReassignSerializer, request)
         try:
             case = access.cases_visible_to(request.user, project=project).get(pk=data["case"])
-            from_user, to_user = (selectors.users_with_role([data["from_user"]], data["role"])[0],
-                                  selectors.users_with_role([data["to_user"]], data["role"])[0])
+            from_user = selectors.user_named(data["from_user"])
+            to_user = selectors.users_with_role([data["to_user"]], data["role"], project=project)[0]
             services.case_reassign(case=case, from_user=from_user, to_user=to_user, role=data["role"],
                                    actor=request.user)
         except Case.DoesNotExist:

@@ -138,15 +138,25 @@ def project_progress(project: Project) -> dict:
     }
 
 
-def users_with_role(usernames: list[str], role: str) -> list:
-    """The users named, each of whom must hold the role; raises ValueError naming the first who does not."""
-    from django.contrib.auth import get_user_model
-
-    users = {u.username: u for u in get_user_model().objects.filter(username__in=usernames, groups__name=role)}
+def users_with_role(usernames: list[str], role: str, *, project: Project) -> list:
+    """The users named, each of whom must hold the role on this project (the People page gives it); raises
+    ValueError naming those who do not. Work on a project goes only to the people its coordinators chose."""
+    users = {u.username: u for u in project_members(project, role).filter(username__in=usernames, groups__name=role)}
     missing = [name for name in usernames if name not in users]
     if missing:
-        raise ValueError(f"not a {role}: {', '.join(missing)}")
+        raise ValueError(f"not a {role} of project {project.slug}: {', '.join(missing)}")
     return [users[name] for name in usernames]
+
+
+def user_named(username: str):
+    """The user of that name (the holder of an assignment being moved away, whatever roles they hold now);
+    raises ValueError in words."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise ValueError(f"no user {username!r}")
+    return user
 
 
 def project_members(project: Project, role: str) -> QuerySet:

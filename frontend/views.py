@@ -68,8 +68,8 @@ def project_cases(request, slug):
 def project_assign(request, slug):
     project = access.project_coordinated_get_for(request.user, slug)
     try:
-        readers = selectors.users_with_role(request.POST.getlist("readers"), Role.READER)
-        seniors = selectors.users_with_role(request.POST.getlist("seniors"), Role.SENIOR)
+        readers = selectors.users_with_role(request.POST.getlist("readers"), Role.READER, project=project)
+        seniors = selectors.users_with_role(request.POST.getlist("seniors"), Role.SENIOR, project=project)
         count = services.cases_assign_balanced(project=project, readers=readers, seniors=seniors,
                                                seed=int(request.POST.get("seed") or 0), actor=request.user)
         messages.success(request, f"Assigned {count} unassigned case(s).")
@@ -85,8 +85,8 @@ def project_reassign(request, slug):
     role = request.POST.get("role", Role.READER)
     try:
         case = access.cases_visible_to(request.user, project=project).get(pk=int(request.POST.get("case", 0)))
-        from_user, to_user = (selectors.users_with_role([request.POST.get(key, "")], role)[0]
-                              for key in ("from_user", "to_user"))
+        from_user = selectors.user_named(request.POST.get("from_user", ""))
+        to_user = selectors.users_with_role([request.POST.get("to_user", "")], role, project=project)[0]
         services.case_reassign(case=case, from_user=from_user, to_user=to_user, role=role, actor=request.user)
         messages.success(request, f"Case {case.pk}: {from_user.username}'s {role} assignment moved to {to_user.username}.")
     except (ValueError, Case.DoesNotExist) as error:

@@ -21,7 +21,8 @@ class LabelStudioImportApi(APIView):
         serializer = LabelStudioImportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            reader = annotation_selectors.users_with_role([serializer.validated_data["reader"]], Role.READER)[0]
+            reader = annotation_selectors.users_with_role([serializer.validated_data["reader"]], Role.READER,
+                                                          project=project)[0]
             result = imports.label_studio_import(project=project, tasks=serializer.validated_data["tasks"],
                                                  reader=reader, context=serializer.validated_data["context"],
                                                  actor=request.user)

@@ -27,7 +27,7 @@ class StudyListApi(APIView):
         data = dict(validated(StudyCreateSerializer, request))
         project = access.project_coordinated_get_for(request.user, data.pop("project"))
         try:
-            readers = annotation_selectors.users_with_role(data.pop("readers"), Role.READER)
+            readers = annotation_selectors.users_with_role(data.pop("readers"), Role.READER, project=project)
             study = services.study_create(project=project, actor=request.user, readers=readers, **data)
         except ValueError as error:
             return error_response(error)

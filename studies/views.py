@@ -106,7 +106,7 @@ def _study_define(request, form: StudyForm) -> ReaderStudy:
     case_ids = selectors.study_candidate_cases(project, **form.case_filter())
     if not case_ids:
         raise ValueError("no case of the project with final ground truth matches the filter")
-    readers = annotation_selectors.users_with_role(data["readers"], Role.READER)
+    readers = annotation_selectors.users_with_role(data["readers"], Role.READER, project=project)
     return services.study_create(
         project=project, name=data["name"], description=data["description"], case_ids=case_ids, readers=readers,
         design=data["design"], model_version=data["model_version"], washout_days=data["washout_days"],

@@ -41,10 +41,13 @@ def deid_audit_after_imports(request, media_root):
         assert report.clean, "\n".join(str(v) for v in report.violations[:20])
 
 
-def make_user(username: str, role: str | None, **profile):
+def make_user(username: str, role: str | None, *, project=None, **profile):
+    """A user with a platform role; with `project`, also that role on the project (who may be given its work)."""
     user = get_user_model().objects.create_user(username=username, password="pw-" + username)
     if role:
         services.user_set_role(user=user, role=role, **profile)
+    if project is not None:
+        services.project_member_add(project=project, user=user, role=role)
     return user
 
 

@@ -70,9 +70,10 @@ def test_4_no_correction_while_the_case_awaits_adjudication(client, world):
 
 def test_5_one_person_is_never_reader_and_senior_of_a_case(client, world, db):
     project = world.cases["unread"].project
-    both = make_user("both_roles", Role.READER)
+    both = make_user("both_roles", Role.READER, project=project)
     services.user_set_role(user=both, role=Role.SENIOR)
-    spare = make_user("spare_reader", Role.READER)
+    services.project_member_add(project=project, user=both, role=Role.SENIOR)
+    spare = make_user("spare_reader", Role.READER, project=project)
     fresh = Case.objects.create(project=project, patient_key="f" * 32, study_instance_uid="2.25.555")
     client.force_login(world.users["coordinator"])
     before = _counts()

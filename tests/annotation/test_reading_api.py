@@ -7,7 +7,7 @@ from pydicom.data import get_testdata_file
 
 from annotation import services
 from annotation.dicom import path_sources
-from annotation.models import Adjudication, AuditEvent, Case, Finding, GroundTruthItem, Read, Role
+from annotation.models import Adjudication, Assignment, AuditEvent, Case, Finding, GroundTruthItem, Read, Role
 from annotation.schema import LUMBAR_LEVELS
 from tests.conftest import make_user
 
@@ -306,9 +306,14 @@ def test_balanced_assignment_and_reassignment(client, project, coordinator):
     from tests.factories import CaseFactory
 
     cases = CaseFactory.create_batch(10, project=project)
-    readers = [make_user(f"r{i}", Role.READER) for i in range(3)]
-    make_user("s1", Role.SENIOR)
+    readers = [make_user(f"r{i}", Role.READER, project=project) for i in range(3)]
+    make_user("s1", Role.SENIOR, project=project)
+    make_user("outsider", Role.READER)  # a reader of the platform, but not of this project
     client.force_login(coordinator)
+    refused = client.post("/api/projects/lumbar/assignments/balanced/",
+                          {"readers": ["r0", "outsider"], "seniors": ["s1"]}, content_type="application/json")
+    assert refused.status_code == 400 and "not a reader of project lumbar: outsider" in refused.json()["detail"]
+    assert not Assignment.objects.filter(case__project=project).exists()
     response = client.post("/api/projects/lumbar/assignments/balanced/",
                            {"readers": ["r0", "r1", "r2"], "seniors": ["s1"], "seed": 3},
                            content_type="application/json")
@@ -320,7 +325,7 @@ def test_balanced_assignment_and_reassignment(client, project, coordinator):
 
     not_reader = client.post("/api/projects/lumbar/assignments/balanced/",
                              {"readers": ["r0", "coord"], "seniors": ["s1"]}, content_type="application/json")
-    assert not_reader.status_code == 400 and "not a reader: coord" in not_reader.json()["detail"]
+    assert not_reader.status_code == 400 and "not a reader of project lumbar: coord" in not_reader.json()["detail"]
 
     holder = cases[0].assignments.filter(role="reader").first().user
     spare = next(r for r in readers if not cases[0].assignments.filter(user=r).exists())
@@ -396,14 +401,20 @@ def test_a_model_finding_of_another_case_cannot_be_referenced(client, reading, r
 def test_coordinator_page_reassigns_a_case_and_refuses_a_submitted_one(client, reading, coordinator, reader,
                                                                           other_reader):
     case = reading["case"]
-    spare = make_user("reader3", Role.READER)
+    outsider = make_user("outsider", Role.READER)  # not a reader of this project: never given its work
     client.force_login(coordinator)
+    refused = client.post("/projects/lumbar/reassign/", {"case": case.pk, "role": "reader", "from_user": "reader1",
+                                                         "to_user": "outsider"}, follow=True)
+    assert "not a reader of project lumbar: outsider" in refused.content.decode()
+    assert not case.assignments.filter(user=outsider).exists()
+    spare = make_user("reader3", Role.READER, project=case.project)
     moved = client.post("/projects/lumbar/reassign/", {"case": case.pk, "role": "reader", "from_user": "reader1",
                                                        "to_user": "reader3"}, follow=True)
     assert "moved to reader3" in moved.content.decode()
     assert set(case.assignments.filter(role="reader").values_list("user__username", flat=True)) == {"reader2", "reader3"}
 
     submit(client, other_reader, case, full_read())
+    services.project_member_add(project=case.project, user=reader, role=Role.READER)
     client.force_login(coordinator)
     refused = client.post("/projects/lumbar/reassign/", {"case": case.pk, "role": "reader", "from_user": "reader2",
                                                          "to_user": "reader1"}, follow=True)

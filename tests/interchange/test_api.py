@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 def test_import_api_answers_400_and_stores_nothing(client, one_case_exported, coordinator):
     project, case, expected = one_case_exported
     tasks = label_studio_tasks(export_set(project))
-    reader = make_user("ls_reader", Role.READER)
+    reader = make_user("ls_reader", Role.READER, project=project)
     client.force_login(coordinator)
     url = f"/api/projects/{project.slug}/import/label-studio/"
     bad = [{**tasks[0], "data": {**tasks[0]["data"], "case_id": 987654}}]

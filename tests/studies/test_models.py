@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def setup(project, coordinator):
-    readers = [make_user(f"r{i}", Role.READER) for i in range(2)]
+    readers = [make_user(f"r{i}", Role.READER, project=project) for i in range(2)]
     cases = [CaseFactory(project=project, status=Case.Status.GROUND_TRUTH) for _ in range(8)]
     for case in cases:
         GroundTruthItem.objects.create(case=case, disc_level="L4/L5", finding_type="hiz", value="present",

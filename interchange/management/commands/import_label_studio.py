@@ -20,7 +20,7 @@ class Command(BaseCommand):
     def handle(self, *args, project, file, reader, context, **options):
         try:
             project = Project.objects.get(slug=project)
-            reader = selectors.users_with_role([reader], Role.READER)[0]
+            reader = selectors.users_with_role([reader], Role.READER, project=project)[0]
             with open(file, encoding="utf-8") as handle:
                 tasks = json.load(handle)
             result = label_studio_import(project=project, tasks=tasks, reader=reader, context=context)
