@@ -272,6 +272,11 @@ class Read(models.Model):
     def __str__(self):
         return f"read v{self.version} of case {self.case_id} by {self.reader}"
 
+    def label_schema(self) -> dict:
+        """The schema version the read was opened under (the project's current one if its history lacks it)."""
+        row = ProjectSchema.objects.filter(project_id=self.case.project_id, version=self.schema_version).first()
+        return row.label_schema if row is not None else self.case.project.label_schema
+
 
 class Source(models.TextChoices):
     HUMAN = "human", "Human"

@@ -75,6 +75,13 @@ def worklist_for_reader(user) -> list[dict]:
     return rows
 
 
+def reading_schema(user, case: Case) -> dict:
+    """The schema the reader's page shows: that of their latest double-reading read of the case (a read keeps the
+    version it was opened under), or the project's current one before they open it."""
+    read = current_read_for(user, case)
+    return read.label_schema() if read is not None else case.project.label_schema
+
+
 def next_case_for_reader(user, after_case: Case) -> Case | None:
     """The case to open after `after_case`: the first one after it in the reader's worklist order that is not
     submitted yet, else the first such case before it; None when every other case is submitted."""

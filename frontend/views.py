@@ -110,7 +110,7 @@ def case_read(request, case_id):
     if not access.is_case_reader(request.user, case):
         raise Http404("no such case")
     page = {
-        "schema": schema_for_page(case.project.label_schema),
+        "schema": schema_for_page(selectors.reading_schema(request.user, case)),
         "exhaustive": case.project.labelling_mode == case.project.LabellingMode.EXHAUSTIVE,
         "series": selectors.case_viewer_series(case, instances=access.instances_visible_to(request.user)),
         "endpoints": reading_endpoints(case),

@@ -52,9 +52,8 @@ def _review_action(finding: FindingInput, model, shown_model: bool) -> str:
     return ReviewAction.ACCEPTED if same and same_box else ReviewAction.EDITED
 
 
-def _validated_findings(case: Case, findings: list[FindingInput], *, context: str = "") -> list[Finding]:
-    """Checks every finding against the project's schema and the case's images; builds unsaved rows."""
-    schema = case.project.label_schema
+def _validated_findings(case: Case, findings: list[FindingInput], *, context: str, schema: dict) -> list[Finding]:
+    """Checks every finding against the read's schema version and the case's images; builds unsaved rows."""
     instance_ids = {f.instance_id for f in findings if f.instance_id is not None}
     instances = {i.pk: i for i in Instance.objects.filter(pk__in=instance_ids, series__case=case)}
     model_ids = {f.model_finding_id for f in findings if f.model_finding_id is not None}
@@ -150,7 +149,7 @@ def _locked_draft(read: Read, reader) -> Read:
 
 
 def _store_findings(read: Read, findings: list[FindingInput], active_seconds: float | None) -> None:
-    rows = _validated_findings(read.case, findings, context=read.context)
+    rows = _validated_findings(read.case, findings, context=read.context, schema=read.label_schema())
     read.findings.all().delete()
     for row in rows:
         row.read = read
@@ -188,7 +187,7 @@ def read_submit(*, read: Read, reader, findings: list[FindingInput] | None = Non
     if project.labelling_mode == project.LabellingMode.EXHAUSTIVE:
         given = {(f.disc_level, f.finding_type) for f in read.findings.filter(instance__isnull=True)
                  .exclude(review_action=ReviewAction.DELETED)}
-        schema = project.label_schema
+        schema = read.label_schema()
         missing = [f"{level} {name}" for level in schema["levels"] for name in finding_specs(schema)
                    if (level, name) not in given]
         if missing:

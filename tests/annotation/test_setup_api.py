@@ -273,3 +273,26 @@ def test_a_coordinator_of_another_project_cannot_touch_this_one(client, project)
 
     assert [r.status_code for r in responses] == [404, 404]
     assert world_snapshot() == before
+
+
+def test_a_read_opened_under_v1_is_finished_under_v1(client, project, coordinator):
+    """A new schema version mid-read: the open draft keeps its version's findings (the page shows them and
+    submit checks against them); a read opened afterwards gets the new version."""
+    case = CaseFactory(project=project)
+    reader = make_user("early", Role.READER, project=project)
+    services.case_assign(case=case, user=reader, role=Role.READER)
+    read = services.read_open(case=case, reader=reader)
+    schema = default_schema()
+    schema["findings"].append({"name": "modic", "scale": "nominal", "values": ["none", "1", "2", "3"],
+                               "negative": "none"})
+    setup.project_schema_new_version(project=project, label_schema=schema, actor=coordinator)
+    client.force_login(reader)
+    page = client.get(f"/cases/{case.pk}/read/").content.decode()
+    assert '"modic"' not in page
+    with pytest.raises(services.ReadingError, match="unknown finding .modic."):
+        services.read_save_draft(read=read, reader=reader, findings=[services.FindingInput(
+            disc_level="L4/L5", finding_type="modic", value="1")])
+    assert not read.findings.exists()
+    later = CaseFactory(project=project)
+    services.case_assign(case=later, user=reader, role=Role.READER)
+    assert '"modic"' in client.get(f"/cases/{later.pk}/read/").content.decode()
