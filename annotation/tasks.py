@@ -1,7 +1,10 @@
 import socket
+from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
 
 @shared_task(name="annotation.worker_ping")
@@ -11,3 +14,11 @@ def worker_ping() -> dict:
         cursor.execute("SELECT 1")
         cursor.fetchone()
     return {"worker": socket.gethostname(), "database": "ok"}
+
+
+@shared_task(name="annotation.uploads_sweep")
+def uploads_sweep() -> int:
+    """Gives up chunked uploads no chunk has reached for UPLOAD_ABANDONED_HOURS (celery beat runs it hourly)."""
+    from annotation.services.uploads import uploads_abandoned_sweep
+
+    return uploads_abandoned_sweep(older_than=timezone.now() - timedelta(hours=settings.UPLOAD_ABANDONED_HOURS))

@@ -290,7 +290,10 @@ ML_TRAIN_QUEUE = os.environ.get("ML_TRAIN_QUEUE", "")
 CELERY_TASK_ROUTES = {"mlbackend.training_run": {"queue": ML_TRAIN_QUEUE or "celery"}}
 CELERY_BEAT_SCHEDULE = {
     "mlbackend-retrain-check": {"task": "mlbackend.retrain_check", "schedule": 300.0},
+    "annotation-uploads-sweep": {"task": "annotation.uploads_sweep", "schedule": 3600.0},
 }
+# A chunked upload that no chunk has reached for this long is given up and its temporary file deleted.
+UPLOAD_ABANDONED_HOURS = env_int("UPLOAD_ABANDONED_HOURS", 24)
 # Label Studio ML-backend protocol (/ml/*): Label Studio logs in as the project's ML client account (HTTP Basic;
 # `manage.py ml_client`). Image URLs are fetched only from LABEL_STUDIO_URL's host, the hostname Label Studio gave
 # in /ml/setup, and ML_ALLOWED_IMAGE_HOSTS, within the byte and pixel caps.

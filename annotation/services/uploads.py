@@ -111,3 +111,17 @@ def upload_finish(*, upload: Upload, actor) -> Upload:
         raise
     _partial_delete(upload)
     return upload
+
+
+def uploads_abandoned_sweep(*, older_than) -> int:
+    """Gives up uploads still receiving that no chunk has reached since `older_than` (a datetime): marks them
+    failed and deletes their temporary files, so a client that never came back leaves no bytes behind. Returns
+    how many."""
+    abandoned = list(Upload.objects.filter(status=Upload.Status.RECEIVING, updated_at__lt=older_than))
+    for upload in abandoned:
+        _partial_delete(upload)
+        upload.status = Upload.Status.FAILED
+        upload.results = [{"file": upload.filename, "result": "refused", "case_id": None,
+                           "reason": "abandoned: no chunk arrived for too long; upload it again"}]
+        upload.save(update_fields=["status", "results", "updated_at"])
+    return len(abandoned)

@@ -241,3 +241,29 @@ def test_the_upload_page_carries_its_endpoints_and_chunk_size_and_is_for_coordin
     assert f'href="/projects/{project.slug}/upload/"'.encode() in client.get(f"/projects/{project.slug}/").content
     client.force_login(make_user("reader7", Role.READER))
     assert client.get(f"/projects/{project.slug}/upload/").status_code == 404
+
+
+def test_an_abandoned_upload_is_given_up_and_its_bytes_deleted(client, coordinator, project, phantom_files,
+                                                               media_root):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from annotation.tasks import uploads_sweep
+
+    content = zip_of(phantom_files)
+    client.force_login(coordinator)
+    stale_url = start(client, project.slug, "stale.zip", len(content)).json()["url"]
+    assert put_chunk(client, stale_url, content, 0).status_code == 200
+    fresh_url = start(client, project.slug, "fresh.zip", len(content)).json()["url"]
+    assert put_chunk(client, fresh_url, content, 0).status_code == 200
+    Upload.objects.filter(filename="stale.zip").update(updated_at=timezone.now() - timedelta(hours=25))
+    assert len(partial_files(media_root)) == 2
+
+    assert uploads_sweep.delay().get() == 1
+    stale, fresh = Upload.objects.get(filename="stale.zip"), Upload.objects.get(filename="fresh.zip")
+    assert stale.status == Upload.Status.FAILED and "abandoned" in stale.results[0]["reason"]
+    assert fresh.status == Upload.Status.RECEIVING
+    assert [p.name for p in partial_files(media_root)] == [str(fresh.pk)]
+    assert put_chunk(client, stale_url, content, CHUNK).status_code == 409  # nothing more is taken
+    assert not Instance.objects.exists()
