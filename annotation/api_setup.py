@@ -3,8 +3,6 @@
 The pages (frontend/views_setup.py) call the same services; `access` decides who may do each thing. A refusal of
 a project one does not coordinate is 404, alike for a missing one.
 """
-from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -14,10 +12,10 @@ from rest_framework.views import APIView
 import access
 from annotation import selectors
 from annotation.api import error_response, validated
-from annotation.models import Project, ProjectMembership, Role
+from annotation.models import Project
 from annotation.services import projects as project_services
+from annotation.services.projects import ROLE_CHOICES
 
-ROLE_CHOICES = [Role.READER.value, Role.SENIOR.value, Role.COORDINATOR.value]
 
 
 # Serializers ----------------------------------------------------------------------------------------------------
@@ -73,41 +71,6 @@ def _project_payload(project: Project) -> dict:
             "case_order": project.case_order}
 
 
-# Composition across apps ------------------------------------------------------------------------------------------
-
-@transaction.atomic
-def project_create_for(user, *, slug: str, name: str, copy_from: str = "") -> Project:
-    """Creates a project from the template, or as a copy of one the user coordinates (404 for any other)."""
-    if not copy_from:
-        return project_services.project_create_from_template(slug=slug, name=name, actor=user)
-    source = access.project_coordinated_get_for(user, copy_from)
-    return project_services.project_create_copy(source=source, slug=slug, name=name, actor=user)
-
-
-def member_add_for(user, project: Project, data: dict) -> ProjectMembership:
-    """Creates the account if asked, then gives the role; one transaction, so a refused role creates no account."""
-    with transaction.atomic():
-        if data.get("create"):
-            member = project_services.user_create(username=data["username"], password=data.get("password", ""),
-                                                  email=data.get("email", ""), actor=user, project=project)
-        else:
-            member = get_user_model().objects.filter(username=data["username"], is_active=True).first()
-            if member is None:
-                raise project_services.SetupError(f"no user {data['username']!r}; create the account instead")
-        return project_services.project_role_give(
-            project=project, user=member, role=data["role"], specialty=data.get("specialty", ""),
-            years_experience=data.get("years_experience", 0), actor=user)
-
-
-def member_remove_for(user, project: Project, data: dict) -> None:
-    if data["role"] not in ROLE_CHOICES:  # the ML client's account is managed on the ML pages
-        raise project_services.SetupError("the role must be reader, senior or coordinator")
-    member = get_user_model().objects.filter(username=data["username"]).first()
-    if member is None or not project_services.project_member_remove(project=project, user=member,
-                                                                    role=data["role"], actor=user):
-        raise project_services.SetupError(f"{data['username']} holds no {data['role']} role on this project")
-
-
 # Views ------------------------------------------------------------------------------------------------------------
 
 class ProjectCreateApi(APIView):
@@ -117,7 +80,7 @@ class ProjectCreateApi(APIView):
             raise Http404("no such page")
         data = validated(ProjectCreateSerializer, request)
         try:
-            project = project_create_for(request.user, slug=data["slug"], name=data["name"],
+            project = project_services.project_create_for(request.user, slug=data["slug"], name=data["name"],
                                          copy_from=data.get("copy_from", ""))
         except ValueError as error:
             return error_response(error)
@@ -167,7 +130,7 @@ class ProjectMembersApi(APIView):
         project = access.project_coordinated_get_for(request.user, slug)
         data = validated(MemberAddSerializer, request)
         try:
-            membership = member_add_for(request.user, project, data)
+            membership = project_services.member_add_for(request.user, project, data)
         except ValueError as error:
             return error_response(error)
         return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
@@ -179,7 +142,7 @@ class ProjectMemberRemoveApi(APIView):
         project = access.project_coordinated_get_for(request.user, slug)
         data = validated(MemberRemoveSerializer, request)
         try:
-            member_remove_for(request.user, project, data)
+            project_services.member_remove_for(request.user, project, data)
         except ValueError as error:
             return error_response(error)
         return Response({"removed": {"username": data["username"], "role": data["role"]}})

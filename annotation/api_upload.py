@@ -15,9 +15,8 @@ from rest_framework.views import APIView
 
 import access
 from annotation import services
+from annotation.services.uploads import CHUNK_MAX_BYTES
 
-# A chunk is read into memory whole; the page sends smaller ones (settings.DICOM_UPLOAD_CHUNK_BYTES).
-CHUNK_MAX_BYTES = 8 * 1024 * 1024
 CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
 
 

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 import access
 from annotation import selectors
-from annotation.api_setup import ROLE_CHOICES, member_add_for, member_remove_for, project_create_for
+from annotation.services.projects import ROLE_CHOICES, member_add_for, member_remove_for, project_create_for
 from annotation.models import Project
 from annotation.schema import schema_value_edit
 from annotation.services import projects as project_services

@@ -5,7 +5,7 @@ from django.shortcuts import render
 from django.urls import reverse
 
 import access
-from annotation.api_upload import CHUNK_MAX_BYTES
+from annotation.services.uploads import CHUNK_MAX_BYTES
 
 
 @login_required

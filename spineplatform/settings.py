@@ -270,7 +270,7 @@ SPECTACULAR_SETTINGS = {
         "ReadStatusEnum": "annotation.models.Read.Status",
         "AdjudicationStatusEnum": "annotation.models.Adjudication.Status",
         # Two role fields with different choices: a role on a project, and a role on a case.
-        "ProjectRoleEnum": "annotation.api_setup.ROLE_CHOICES",
+        "ProjectRoleEnum": "annotation.services.projects.ROLE_CHOICES",
         "CaseRoleEnum": ["reader", "senior"],
     },
 }

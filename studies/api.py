@@ -11,7 +11,7 @@ from annotation import services as annotation_services
 from annotation.api import error_response, finding_inputs, read_response, validated
 from annotation.serializers import FindingSerializer, ReadInputSerializer, ReadSerializer
 from annotation.models import Role
-from studies import report, services
+from studies import report, selectors, services
 from studies.serializers import SessionRowSerializer, StudyCreateSerializer, StudySerializer
 
 
@@ -27,11 +27,24 @@ class StudyListApi(APIView):
         data = dict(validated(StudyCreateSerializer, request))
         project = access.project_coordinated_get_for(request.user, data.pop("project"))
         try:
+            data["case_ids"] = _study_case_ids(project, data)
             readers = annotation_selectors.users_with_role(data.pop("readers"), Role.READER, project=project)
             study = services.study_create(project=project, actor=request.user, readers=readers, **data)
         except ValueError as error:
             return error_response(error)
         return Response(StudySerializer(study).data, status=status.HTTP_201_CREATED)
+
+
+def _study_case_ids(project, data: dict) -> list[int]:
+    """The given case ids, or those the filter picks (the form's selector, so the same filter and seed give the
+    same cases); ValueError in the form's words where the filter matches none."""
+    case_filter = data.pop("case_filter", None)
+    if case_filter is None:
+        return data["case_ids"]
+    case_ids = selectors.study_candidate_cases(project, **case_filter)
+    if not case_ids:
+        raise ValueError("no case of the project with final ground truth matches the filter")
+    return case_ids
 
 
 class StudyDetailApi(APIView):

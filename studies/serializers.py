@@ -1,14 +1,32 @@
 """Input and output shapes of the reader-study API."""
 from rest_framework import serializers
 
+from annotation.models import Case
 from studies.models import ReaderStudy, StudySession
+
+
+class CaseFilterSerializer(serializers.Serializer):
+    """The study form's case filter, the keyword arguments of ``selectors.study_candidate_cases``: a blank or
+    absent field matches every case."""
+
+    site = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    # null or absent: any split; "": the unassigned one (as Case.split stores it).
+    split = serializers.ChoiceField(choices=Case.Split.choices, required=False, allow_null=True, default=None)
+    finding = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    value = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    count = serializers.IntegerField(min_value=1, max_value=100_000, required=False, allow_null=True, default=None)
+    # null or absent: the study's seed, as the form uses one seed for both the sample and the study.
+    seed = serializers.IntegerField(required=False, allow_null=True, default=None)
 
 
 class StudyCreateSerializer(serializers.Serializer):
     project = serializers.SlugField()
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="")
-    case_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=100_000)
+    # Exactly one of the two: the cases by id, or the filter that picks them as the form does.
+    case_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=100_000,
+                                     required=False)
+    case_filter = CaseFilterSerializer(required=False)
     readers = serializers.ListField(child=serializers.CharField(max_length=150), min_length=1, max_length=100)
     design = serializers.ChoiceField(choices=ReaderStudy.Design.choices, default=ReaderStudy.Design.UNAIDED)
     model_version = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
@@ -16,6 +34,13 @@ class StudyCreateSerializer(serializers.Serializer):
     repeat_fraction = serializers.FloatField(min_value=0, max_value=1, default=0.0)
     seed = serializers.IntegerField(default=0)
     positive_from = serializers.DictField(child=serializers.CharField(), required=False, default=dict)
+
+    def validate(self, data):
+        if ("case_ids" in data) == ("case_filter" in data):
+            raise serializers.ValidationError("give exactly one of case_ids and case_filter")
+        if "case_filter" in data and data["case_filter"]["seed"] is None:
+            data["case_filter"] = {**data["case_filter"], "seed": data["seed"]}
+        return data
 
 
 class StudySerializer(serializers.ModelSerializer):

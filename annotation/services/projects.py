@@ -14,6 +14,8 @@ from annotation.schema import default_schema, schema_validate
 from annotation.services.audit import audit_log
 from annotation.signals import project_copied
 
+# The roles a coordinator gives on a project (the ML client's account is managed on the ML pages).
+ROLE_CHOICES = [Role.READER.value, Role.SENIOR.value, Role.COORDINATOR.value]
 # What a copy of a project takes from its source (never its cases, members or uploads).
 PROJECT_COPIED_FIELDS = ("labelling_mode", "box_iou_threshold", "case_order")
 
@@ -288,3 +290,37 @@ def project_role_give(*, project: Project, user, role: str, specialty: str = "",
     else:
         user_set_role(user=user, role=role, actor=actor)
     return project_member_add(project=project, user=user, role=role, actor=actor)
+
+
+# The set-up pages' and API's entry points (the access check, then the services above) ------------------------
+
+@transaction.atomic
+def project_create_for(user, *, slug: str, name: str, copy_from: str = "") -> Project:
+    """Creates a project from the template, or as a copy of one the user coordinates (404 for any other)."""
+    if not copy_from:
+        return project_create_from_template(slug=slug, name=name, actor=user)
+    source = access.project_coordinated_get_for(user, copy_from)
+    return project_create_copy(source=source, slug=slug, name=name, actor=user)
+
+
+def member_add_for(user, project: Project, data: dict) -> ProjectMembership:
+    """Creates the account if asked, then gives the role; one transaction, so a refused role creates no account."""
+    with transaction.atomic():
+        if data.get("create"):
+            member = user_create(username=data["username"], password=data.get("password", ""),
+                                 email=data.get("email", ""), actor=user, project=project)
+        else:
+            member = get_user_model().objects.filter(username=data["username"], is_active=True).first()
+            if member is None:
+                raise SetupError(f"no user {data['username']!r}; create the account instead")
+        return project_role_give(
+            project=project, user=member, role=data["role"], specialty=data.get("specialty", ""),
+            years_experience=data.get("years_experience", 0), actor=user)
+
+
+def member_remove_for(user, project: Project, data: dict) -> None:
+    if data["role"] not in ROLE_CHOICES:  # the ML client's account is managed on the ML pages
+        raise SetupError("the role must be reader, senior or coordinator")
+    member = get_user_model().objects.filter(username=data["username"]).first()
+    if member is None or not project_member_remove(project=project, user=member, role=data["role"], actor=user):
+        raise SetupError(f"{data['username']} holds no {data['role']} role on this project")

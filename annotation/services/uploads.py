@@ -16,6 +16,10 @@ from annotation.services.audit import audit_log
 from annotation.services.ingest import case_import_each
 
 
+# A chunk is read into memory whole; the page sends smaller ones (settings.DICOM_UPLOAD_CHUNK_BYTES).
+CHUNK_MAX_BYTES = 8 * 1024 * 1024
+
+
 class UploadConflict(Exception):
     """The chunk does not fit where the upload stands; `received` is the offset to resume from."""
 

@@ -37,3 +37,44 @@ export function referenceLine(target, source) {
   if (points.length < 2) return null;
   return {start: points[0], end: points[1]};
 }
+
+/* The other way round: from a box on the sagittal to the axial slice through it, so that the axial follows the
+ * level the reader is on. Pixel (x, y) here is cornerstone's, as in referenceLine: (0, 0) at the plane's
+ * imagePositionPatient, x along a row (rowCosines, columnPixelSpacing apart), y down a column. */
+
+/** The patient point [x, y, z] (mm) of pixel (x, y) of a plane. */
+export function pixelToPatient(plane, x, y) {
+  const along = (axis, mm) => axis.map((c) => c * mm);
+  const across = along(plane.rowCosines, x * plane.columnPixelSpacing);
+  const down = along(plane.columnCosines, y * plane.rowPixelSpacing);
+  return plane.imagePositionPatient.map((p, i) => p + across[i] + down[i]);
+}
+
+/** The distance (mm, never negative) of a patient point from a plane, along the plane's normal. */
+export function distanceToPlane(plane, point) {
+  const normal = cross(plane.rowCosines, plane.columnCosines);
+  return Math.abs(dot(normal, minus(point, plane.imagePositionPatient))) / Math.hypot(...normal);
+}
+
+/** The centre of a box [x0, y0, x1, y1] of a plane, as a patient point. */
+export function boxCentre(plane, box) {
+  return pixelToPatient(plane, (box[0] + box[2]) / 2, (box[1] + box[3]) / 2);
+}
+
+/** The mean of patient points, or null when there are none. */
+export function meanPoint(points) {
+  if (!points.length) return null;
+  return [0, 1, 2].map((i) => points.reduce((sum, point) => sum + point[i], 0) / points.length);
+}
+
+/** The index of the plane (of a series' slices; null entries are slices without geometry) nearest a patient
+ * point, or -1 when there is no point or no plane. */
+export function nearestSlice(planes, point) {
+  let best = -1, bestDistance = Infinity;
+  if (!point) return best;
+  planes.forEach((plane, index) => {
+    const distance = plane ? distanceToPlane(plane, point) : Infinity;
+    if (distance < bestDistance) { best = index; bestDistance = distance; }
+  });
+  return best;
+}

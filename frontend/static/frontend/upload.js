@@ -3,6 +3,7 @@
  * server how far it got, so a dropped connection costs one chunk, not the study. The endpoints, the chunk size
  * and the number of retries come from the page payload. */
 import {ApiError, request, sendBytes} from "./api.js";
+import {droppedFiles} from "./dropped_files.js";
 import {html, setHtml} from "./escape.js";
 import {statusLine} from "./status.js";
 
@@ -22,37 +23,6 @@ let busy = false;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const megabytes = (bytes) => `${(bytes / 1048576).toFixed(1)} MB`;
-
-// Files of a drop --------------------------------------------------------------------------------------------------
-
-function entryFile(entry) {
-  return new Promise((resolve, reject) => entry.file(resolve, reject));
-}
-
-function entryChildren(reader) {
-  return new Promise((resolve, reject) => reader.readEntries(resolve, reject));
-}
-
-/** Every file below a dropped entry, named by its path inside the drop. */
-async function entryFiles(entry, prefix = "") {
-  if (entry.isFile) return [{file: await entryFile(entry), name: prefix + entry.name}];
-  if (!entry.isDirectory) return [];
-  const reader = entry.createReader();
-  const children = [];
-  for (let batch = await entryChildren(reader); batch.length; batch = await entryChildren(reader)) {
-    children.push(...batch);  // readEntries answers in batches until it answers none
-  }
-  const nested = await Promise.all(children.map((child) => entryFiles(child, `${prefix}${entry.name}/`)));
-  return nested.flat();
-}
-
-function droppedFiles(dataTransfer) {
-  // The entries must be taken before the first await: the drop's items are emptied once its handler returns.
-  const entries = [...dataTransfer.items].map((item) => item.webkitGetAsEntry && item.webkitGetAsEntry())
-    .filter(Boolean);
-  if (!entries.length) return Promise.resolve([...dataTransfer.files].map((file) => ({file, name: file.name})));
-  return Promise.all(entries.map((entry) => entryFiles(entry))).then((lists) => lists.flat());
-}
 
 // Progress and results ---------------------------------------------------------------------------------------------
 
