@@ -28,6 +28,19 @@ function initCornerstone() {
   initialised = true;
 }
 
+/** An instance's plane (cornerstone's imagePlaneModule of its loaded DICOM) with its size, or null before the
+ * file is loaded or when it carries no geometry. */
+function instancePlane(instance) {
+  const plane = cornerstone.metaData.get("imagePlaneModule", "wadouri:" + instance.url);
+  if (!plane || !plane.imagePositionPatient || !plane.rowCosines || !plane.columnCosines) return null;
+  return {...plane, rows: instance.rows, columns: instance.columns,
+          rowPixelSpacing: plane.rowPixelSpacing || 1, columnPixelSpacing: plane.columnPixelSpacing || 1};
+}
+
+function loadPlane(instance) {
+  return cornerstone.loadAndCacheImage("wadouri:" + instance.url).then(() => instancePlane(instance), () => null);
+}
+
 const PRESETS = {default: null, "T2 spine": [1200, 600], bright: [600, 300], wide: [2500, 1250]};
 
 export class SpineViewer {
@@ -42,6 +55,7 @@ export class SpineViewer {
     this.overlays = () => [];        // page supplies: [{instance, box:[x0,y0,x1,y1], color, dashed, label}]
     this.lines = () => [];           // page supplies, on the current image: [{start:{x,y}, end:{x,y}, color, label}]
     this.band = () => null;          // page supplies, on the current image: {box:[x0,y0,x1,y1], label} or null
+    this.caption = () => "";         // page supplies: a line of text in the top-left corner (the current level)
     this.drag = null;
     cornerstone.enable(element);
     element.addEventListener("contextmenu", (event) => event.preventDefault());  // right drag zooms
@@ -100,12 +114,19 @@ export class SpineViewer {
   /** The current image's plane (cornerstone's imagePlaneModule of the loaded DICOM) with its size, or null
    * before an image is shown or when the file carries no geometry. */
   imagePlane() {
-    if (!this.hasImage) return null;
-    const instance = this.currentInstance;
-    const plane = cornerstone.metaData.get("imagePlaneModule", "wadouri:" + instance.url);
-    if (!plane || !plane.imagePositionPatient || !plane.rowCosines || !plane.columnCosines) return null;
-    return {...plane, rows: instance.rows, columns: instance.columns,
-            rowPixelSpacing: plane.rowPixelSpacing || 1, columnPixelSpacing: plane.columnPixelSpacing || 1};
+    return this.hasImage ? instancePlane(this.currentInstance) : null;
+  }
+
+  /** The planes of the current series' slices, in slice order (null where a file has no geometry): each file is
+   * fetched once (cornerstone's cache keeps it, so showing it later costs nothing). */
+  seriesPlanes() {
+    return Promise.all(this.currentSeries.instances.map((instance) => loadPlane(instance)));
+  }
+
+  /** The plane of an instance (by id) of any of this viewer's series, or null. */
+  planeOf(instanceId) {
+    const instance = this.series.flatMap((series) => series.instances).find((candidate) => candidate.id === instanceId);
+    return instance ? loadPlane(instance) : Promise.resolve(null);
   }
 
   applyPreset(name) {
@@ -190,7 +211,20 @@ export class SpineViewer {
     }
     this.drawBand(context);
     this.drawLines(context);
+    this.drawCaption(context);
     context.restore();
+  }
+
+  drawCaption(context) {
+    const caption = this.caption();
+    this.element.dataset.caption = caption;
+    if (!caption) return;
+    context.font = "bold 15px system-ui, sans-serif";
+    const width = context.measureText(caption).width;
+    context.fillStyle = "rgba(0, 0, 0, 0.6)";
+    context.fillRect(6, 6, width + 12, 24);
+    context.fillStyle = "#ffe14d";
+    context.fillText(caption, 12, 23);
   }
 
   drawBand(context) {
