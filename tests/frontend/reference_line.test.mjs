@@ -1,5 +1,6 @@
 // Run by tests/frontend/test_reference_line.py through node: prints the results as JSON.
-import {referenceLine} from "../../frontend/static/frontend/reference_line.js";
+import {boxCentre, distanceToPlane, meanPoint, nearestSlice, pixelToPatient, referenceLine}
+  from "../../frontend/static/frontend/reference_line.js";
 
 // The phantoms' planes (fixtures/phantoms/dicom.py): sagittal rows along +y, columns along -z; axial rows
 // along +x, columns along +y.
@@ -19,4 +20,15 @@ console.log(JSON.stringify({
   above: referenceLine(sagittal, axial(500)),
   tilted: referenceLine(sagittal, tilted),
   parallel: referenceLine(sagittal, otherSagittal),
+  // From a sagittal box to the axial slice through it.
+  pixel: pixelToPatient(sagittal, 100, 40),
+  centre: boxCentre(sagittal, [90, 30, 110, 50]),
+  distance: distanceToPlane(axial(60), [5, 7, 100]),
+  distanceTilted: distanceToPlane(tilted, [0, 10, 50]),
+  mean: meanPoint([[0, 0, 0], [2, 4, 6]]),
+  noMean: meanPoint([]),
+  nearest: nearestSlice([axial(20), axial(60), axial(100), axial(140)], pixelToPatient(sagittal, 100, 45)),
+  nearestSkipsUnknown: nearestSlice([axial(20), null, axial(100)], [0, 0, 58]),
+  nearestNoPoint: nearestSlice([axial(20)], null),
+  nearestNoPlanes: nearestSlice([null], [0, 0, 10]),
 }));

@@ -36,3 +36,25 @@ def test_a_tilted_slice_gives_a_sloping_line_through_its_points(lines):
         y_mm, z_mm = -100 + 0.5 * point["x"], 120 - 0.5 * point["y"]
         assert z_mm - 50 == pytest.approx(y_mm, abs=1e-6)
     assert start["y"] != pytest.approx(end["y"])
+
+
+def test_a_sagittal_pixel_is_placed_in_the_patient_by_the_image_plane(lines):
+    # Pixel (100, 40) of the sagittal: y = -100 + 0.5 * 100, z = 120 - 0.5 * 40, x on the slice (2).
+    assert lines["pixel"] == [2, -50, 100]
+    assert lines["centre"] == [2, -50, 100]  # box [90, 30, 110, 50] has its centre there
+    assert lines["mean"] == [1, 2, 3]
+    assert lines["noMean"] is None
+
+
+def test_the_distance_to_a_slice_is_taken_along_its_normal(lines):
+    assert lines["distance"] == 40  # 100 mm high, slice at 60 mm: x and y do not count
+    # The tilted slice (normal (0, -1, 1) / sqrt 2 through (0, 0, 50)): the point (0, 10, 50) is 10 / sqrt 2 off.
+    assert lines["distanceTilted"] == pytest.approx(10 / 2 ** 0.5)
+
+
+def test_the_nearest_slice_to_a_point_and_none_without_point_or_geometry(lines):
+    # Sagittal pixel (100, 45) lies at z = 97.5: of the slices at 20, 60, 100 and 140 mm, the third.
+    assert lines["nearest"] == 2
+    assert lines["nearestSkipsUnknown"] == 0  # a slice without geometry (null) is never chosen
+    assert lines["nearestNoPoint"] == -1
+    assert lines["nearestNoPlanes"] == -1

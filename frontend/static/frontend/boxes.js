@@ -61,11 +61,16 @@ const BAND_MARGIN = 4;
  * model's pending ones) on any image of that series, whose slices share one pixel grid. {box, label} or null
  * when the level has no box there (the form's row still shows the level). */
 export function levelBand(state, instanceIds) {
-  const ids = new Set(instanceIds);
-  const boxes = [...state.boxes, ...pendingModelBoxes(state)]
-    .filter((box) => box.disc_level === state.level && ids.has(box.instance)).map((box) => box.box);
+  const boxes = levelBoxes(state, instanceIds).map((box) => box.box);
   if (!boxes.length) return null;
   const box = [Math.min(...boxes.map((b) => b[0])) - BAND_MARGIN, Math.min(...boxes.map((b) => b[1])) - BAND_MARGIN,
                Math.max(...boxes.map((b) => b[2])) + BAND_MARGIN, Math.max(...boxes.map((b) => b[3])) + BAND_MARGIN];
   return {box: box.map((v) => Math.round(v)), label: state.level};
+}
+
+/** The current level's boxes (the reader's and the model's pending ones, {instance, box, ...}) on the images
+ * `instanceIds`: where the page knows that level to lie. */
+export function levelBoxes(state, instanceIds) {
+  const ids = new Set(instanceIds);
+  return [...state.boxes, ...pendingModelBoxes(state)].filter((box) => box.disc_level === state.level && ids.has(box.instance));
 }

@@ -2,6 +2,7 @@
  * current finding, the next level), so any schema works; the legend on the page (case_read.html) lists them.
  *
  *   j / k            next / previous level          ← / → (h / l)   previous / next finding
+ *                    (read.js moves the axial to the new level where its boxes place it)
  *   1 … 9            the n-th value of the current finding at the current level
  *   y / n            accept / reject the model's finding at the current level and finding
  *   Shift+A          accept all the model's findings

@@ -4,13 +4,13 @@
  * endpoints (the double reading's or a study session's, so this page does not know which it is) and, for the
  * double reading, the next case of the worklist. */
 import {request} from "./api.js";
-import {addBox, boxListClick, boxOverlays, levelBand, renderBoxList} from "./boxes.js";
+import {addBox, boxListClick, boxOverlays, levelBand, levelBoxes, renderBoxList} from "./boxes.js";
 import {bindHotkeys} from "./hotkeys.js";
 import {acceptAllModel, acceptModelAt, prefillFromModel, rejectModelAt} from "./model_review.js";
 import {loadRead} from "./read_payload.js";
 import {createReadState, findingOf, prefillNegatives, setNthValue, setValue, stepFinding, stepLevel} from "./read_state.js";
 import {buildReadingForm, syncForm} from "./reading_form.js";
-import {referenceLine} from "./reference_line.js";
+import {boxCentre, meanPoint, nearestSlice, referenceLine} from "./reference_line.js";
 import {autosave, createSaver} from "./saving.js";
 import {statusLine} from "./status.js";
 import {startTimer} from "./timer.js";
@@ -36,6 +36,8 @@ function createViewers(series, state, onBox) {
   main.overlays = () => boxOverlays(state);
   main.lines = () => referenceLines(main, axial);
   main.band = () => currentLevelBand(main, state);
+  // The current level is always named on the sagittal, band or not (a level without boxes has no band).
+  main.caption = () => state.level;
   bindSeriesButtons($("#series"), main);
   return {main, axial};
 }
@@ -52,6 +54,28 @@ function currentLevelBand(viewer, state) {
   const band = levelBand(state, viewer.currentSeries.instances.map((instance) => instance.id));
   viewer.element.dataset.levelBand = band ? `${state.level}:${band.box.join(",")}` : "";
   return band;
+}
+
+/** The axial follows the level: on a move to another level whose boxes on the sagittal (the reader's or the
+ * model's) say where it lies, the axial viewer jumps to the slice nearest their centre, and the reference line
+ * with it. Without such boxes the axial stays where it is; PageUp/PageDown move it freely either way. Only the
+ * latest move counts when the files load slower than the reader presses j. */
+function levelFollower(viewers, state) {
+  let followed = null, latest = 0;
+  return async () => {
+    const {main, axial} = viewers;
+    if (!axial || state.level === followed) return;
+    followed = state.level;
+    const ticket = ++latest;
+    const sagittalIds = main.series.filter((series) => series.plane === "sagittal")
+      .flatMap((series) => series.instances.map((instance) => instance.id));
+    const boxes = levelBoxes(state, sagittalIds);
+    if (!boxes.length) return;
+    const centres = await Promise.all(boxes.map((box) => main.planeOf(box.instance)
+      .then((plane) => plane && boxCentre(plane, box.box))));
+    const index = nearestSlice(await axial.seriesPlanes(), meanPoint(centres.filter(Boolean)));
+    if (ticket === latest && index >= 0 && index !== axial.sliceIndex) await axial.showSlice(index, false);
+  };
 }
 
 function bindToolbar(viewers) {
@@ -156,6 +180,7 @@ function readingPage(page) {
     renderBoxList($("#boxes"), state);
     viewers.main.refresh();
     if (viewers.axial) viewers.axial.refresh();
+    if (document.body.dataset.ready) follow();
   };
   const change = (update) => { const result = update(); show(); return result; };
   const viewers = createViewers(page.series, state, (instance, box) => {
@@ -164,6 +189,7 @@ function readingPage(page) {
     show();
     status(`Box added: ${added.disc_level} ${added.finding_type} ${added.value}`, "ok");
   });
+  const follow = levelFollower(viewers, state);
   bindToolbar(viewers);
   const saver = createSaver({state, timer, endpoints: page.endpoints, status, onSubmitted: () => {
     timer.stop();
@@ -188,7 +214,7 @@ function readingPage(page) {
     // One image after the other: the sagittal is the one to grade on, so it comes first.
     .then(() => viewers.main.showSeries(0))
     .then(() => viewers.axial && viewers.axial.showSeries(0))
-    .then(() => { document.body.dataset.ready = "1"; })
+    .then(() => { document.body.dataset.ready = "1"; return follow(); })
     .catch((error) => status(`Could not load the case: ${error.message}`, "error"));
 }
 
