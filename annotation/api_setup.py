@@ -46,7 +46,8 @@ class ProjectSettingsSerializer(serializers.Serializer):
 class MemberAddSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)
     create = serializers.BooleanField(default=False, help_text="Create the account (with password) first")
-    password = serializers.CharField(required=False, allow_blank=True, write_only=True)
+    password = serializers.CharField(required=False, allow_blank=True, write_only=True,
+                                     help_text="Empty for a new account: the answer's invite_url sets it")
     email = serializers.CharField(required=False, allow_blank=True)
     role = serializers.ChoiceField(choices=ROLE_CHOICES)
     specialty = serializers.CharField(required=False, allow_blank=True, max_length=64)
@@ -133,7 +134,10 @@ class ProjectMembersApi(APIView):
             membership = project_services.member_add_for(request.user, project, data)
         except ValueError as error:
             return error_response(error)
-        return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
+        body = MembershipSerializer(membership).data
+        if data.get("create") and not data.get("password"):
+            body["invite_url"] = request.build_absolute_uri(project_services.user_invite_path(membership.user))
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class ProjectMemberRemoveApi(APIView):

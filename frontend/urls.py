@@ -1,11 +1,15 @@
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, reverse_lazy
 
 from frontend import views
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # An invited user sets their own password (the coordinator's People page makes the link).
+    path("invite/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(
+        template_name="frontend/invite.html", success_url=reverse_lazy("login"), post_reset_login=False),
+        name="invite"),
     path("", views.home, name="home"),
     path("worklist/", views.worklist, name="worklist"),
     path("cases/<int:case_id>/read/", views.case_read, name="case-read"),

@@ -13,7 +13,9 @@ from django.views.decorators.http import require_POST
 
 import access
 from annotation import selectors
-from annotation.services.projects import ROLE_CHOICES, member_add_for, member_remove_for, project_create_for
+from annotation.services.projects import (
+    ROLE_CHOICES, member_add_for, member_remove_for, project_create_for, user_invite_path
+)
 from annotation.models import Project
 from annotation.schema import schema_value_edit
 from annotation.services import projects as project_services
@@ -124,6 +126,9 @@ def project_people(request, slug):
             made = "Created the account and gave" if data["create"] else "Gave"
             messages.success(request, f"{made} {membership.user.username} the {membership.role} role on "
                                       f"{project.name}.")
+            if data["create"] and not data["password"]:
+                messages.info(request, "Invitation: send them this link to set their own password (it works "
+                                       f"once): {request.build_absolute_uri(user_invite_path(membership.user))}")
         return redirect("project-people", slug=slug)
     return render(request, "frontend/setup/project_people.html", _context(
         request, project=project, memberships=selectors.project_memberships(project), role_choices=ROLE_CHOICES))

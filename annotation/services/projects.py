@@ -4,9 +4,13 @@ import random
 
 from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.models import Group
+from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email, validate_slug
 from django.db import transaction
+from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 import access
 from annotation.models import Assignment, Case, Project, ProjectMembership, ProjectSchema, ReaderProfile, Role
@@ -247,7 +251,9 @@ def project_settings_update(*, project: Project, labelling_mode: str, box_iou_th
 @transaction.atomic
 def user_create(*, username: str, password: str, email: str = "", actor, project: Project):
     """A new ordinary account (never staff, never a superuser), created by a coordinator for their project.
-    The password goes through Django's validators. Raises SetupError with every reason, creating nothing."""
+    The password goes through Django's validators; with none, the account is an invitation: it cannot log in
+    until its holder sets a password through `user_invite_path`. Raises SetupError with every reason, creating
+    nothing."""
     username = username.strip()
     if not username:
         raise SetupError("a user needs a username")
@@ -256,14 +262,23 @@ def user_create(*, username: str, password: str, email: str = "", actor, project
         user_model._meta.get_field("username").run_validators(username)
         if email:
             validate_email(email)
-        password_validation.validate_password(password, user_model(username=username, email=email))
+        if password:
+            password_validation.validate_password(password, user_model(username=username, email=email))
     except ValidationError as error:
         raise SetupError("; ".join(error.messages))
     if user_model.objects.filter(username=username).exists():
         raise SetupError(f"a user {username!r} already exists; add them as an existing user instead")
-    user = user_model.objects.create_user(username=username, password=password, email=email)
-    audit_log(actor=actor, action="user_create", target=user, payload={"username": username, "project": project.slug})
+    user = user_model.objects.create_user(username=username, password=password or None, email=email)
+    audit_log(actor=actor, action="user_create", target=user,
+              payload={"username": username, "project": project.slug, "invited": not password})
     return user
+
+
+def user_invite_path(user) -> str:
+    """The one-time link with which an invited user sets their own password (Django's password-reset token: it
+    stops working once a password is set, and after PASSWORD_RESET_TIMEOUT). The coordinator passes it on."""
+    return reverse("invite", kwargs={"uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+                                     "token": default_token_generator.make_token(user)})
 
 
 @transaction.atomic

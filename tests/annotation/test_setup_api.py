@@ -296,3 +296,35 @@ def test_a_read_opened_under_v1_is_finished_under_v1(client, project, coordinato
     later = CaseFactory(project=project)
     services.case_assign(case=later, user=reader, role=Role.READER)
     assert '"modic"' in client.get(f"/cases/{later.pk}/read/").content.decode()
+
+
+def test_an_invited_user_sets_their_own_password_once(client, project, coordinator):
+    client.force_login(coordinator)
+    response = client.post(f"/api/projects/{project.slug}/members/", {
+        "username": "invited", "create": True, "role": "reader", "specialty": "radiology", "years_experience": 3},
+        content_type="application/json")
+    assert response.status_code == 201, response.content
+    invite = response.json()["invite_url"]
+    user = get_user_model().objects.get(username="invited")
+    assert not user.has_usable_password()
+    assert ProjectMembership.objects.filter(project=project, user=user, role="reader").exists()
+    assert AuditEvent.objects.filter(action="user_create", payload__invited=True).exists()
+
+    client.logout()
+    page = client.get(invite, follow=True)  # Django moves the token out of the URL into the session
+    assert b"Set your password" in page.content and b"invite-form" in page.content
+    done = client.post(page.redirect_chain[-1][0], {"new_password1": "tall-lumbar-disc-42",
+                                                    "new_password2": "tall-lumbar-disc-42"})
+    assert done.status_code == 302 and done.url == "/login/"
+    user.refresh_from_db()
+    assert user.check_password("tall-lumbar-disc-42")
+    again = client.get(invite, follow=True)
+    assert b"not valid" in again.content and b"invite-form" not in again.content
+
+
+def test_the_people_page_shows_the_invitation_link(client, project, coordinator):
+    client.force_login(coordinator)
+    page = client.post(f"/projects/{project.slug}/people/", {"username": "invited2", "create": "on",
+                                                             "role": "senior"}, follow=True)
+    assert b"Invitation: send them this link" in page.content and b"/invite/" in page.content
+    assert not get_user_model().objects.get(username="invited2").has_usable_password()

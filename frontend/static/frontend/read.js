@@ -61,7 +61,9 @@ function currentLevelBand(viewer, state) {
  * with it. Without such boxes the axial stays where it is; PageUp/PageDown move it freely either way. Only the
  * latest move counts when the files load slower than the reader presses j. */
 function levelFollower(viewers, state) {
-  let followed = null, latest = 0;
+  // Not on opening: the axial starts in the middle, and fetching its files (each fetch writes an access-log row)
+  // while the reader's first keys (Shift+A, Enter) submit would compete for SQLite's single writer.
+  let followed = state.level, latest = 0;
   return async () => {
     const {main, axial} = viewers;
     if (!axial || state.level === followed) return;
@@ -214,7 +216,7 @@ function readingPage(page) {
     // One image after the other: the sagittal is the one to grade on, so it comes first.
     .then(() => viewers.main.showSeries(0))
     .then(() => viewers.axial && viewers.axial.showSeries(0))
-    .then(() => { document.body.dataset.ready = "1"; return follow(); })
+    .then(() => { document.body.dataset.ready = "1"; return follow(); })  // a level moved to while loading
     .catch((error) => status(`Could not load the case: ${error.message}`, "error"));
 }
 
