@@ -129,13 +129,13 @@ def measure(base, cases) -> dict:
         confirm = Reader(page)
         confirm.press("Shift+A")
         confirm.press("Enter")
-        page.wait_for_selector("#status >> text=Submitted", timeout=30000)
+        page.wait_for_selector("#status >> text=/^Submitted \\(version/", timeout=30000)
 
         open_case(page, base, unaided_case)
         unaided = Reader(page)
         for key in reading_keys(unaided_truth["levels"], SCHEMA):
             unaided.press(key)
-        page.wait_for_selector("#status >> text=Submitted", timeout=30000)
+        page.wait_for_selector("#status >> text=/^Submitted \\(version/", timeout=30000)
         browser.close()
     return {"actions_to_confirm": confirm.actions, "actions_unaided": unaided.actions}
 

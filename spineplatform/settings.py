@@ -160,6 +160,10 @@ DATABASES = {
         DATABASE_URL or f"sqlite:///{VAR_DIR / 'db.sqlite3'}", conn_max_age=60
     )
 }
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # The newcomer's SQLite: a writer takes the lock when its transaction begins and others wait for it, instead of
+    # failing halfway ("database is locked") when a reader's submit meets the viewer's image-access log writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(transaction_mode="IMMEDIATE", timeout=20)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -78,7 +78,7 @@ def test_a_keyboard_only_read_from_the_worklist_to_the_next_case(browser, live_s
         page.keyboard.press(key)
     page.screenshot(path=str(ARTIFACTS / "keyboard_graded.png"))
     page.keyboard.press("Enter")
-    page.wait_for_selector("#status >> text=Submitted")
+    page.wait_for_selector("#status >> text=/^Submitted \\(version/")
     assert page.evaluate("document.activeElement.id") == "next-case"
     page.screenshot(path=str(ARTIFACTS / "keyboard_submitted.png"))
     read = Read.objects.get(case=first, status="submitted")
@@ -111,7 +111,7 @@ def test_accept_all_and_submit_in_two_keys_stores_the_model_findings(browser, li
     page.keyboard.press("Shift+A")
     page.wait_for_selector("#status >> text=Accepted")
     page.keyboard.press("Enter")
-    page.wait_for_selector("#status >> text=Submitted")
+    page.wait_for_selector("#status >> text=/^Submitted \\(version/")
     page.screenshot(path=str(ARTIFACTS / "keyboard_accept_all_submitted.png"))
     page.context.close()
 
