@@ -38,3 +38,13 @@ def unaided_study_of_one_case(*, case: Case, name: str, coordinator, reader_name
     study = study_create(project=case.project, name=name, case_ids=[case.pk], readers=[reader],
                          design="unaided", washout_days=0, actor=coordinator)
     return study, reader
+
+
+def ground_truth_case(project, *, site="A", split="", herniation="none", status=Case.Status.GROUND_TRUTH) -> Case:
+    """A case whose ground truth holds one herniation value at L4/L5: what the study form's filter picks from."""
+    from annotation.models import GroundTruthItem
+
+    case = CaseFactory(project=project, site_code=site, split=split, status=status)
+    GroundTruthItem.objects.create(case=case, disc_level="L4/L5", finding_type="herniation", value=herniation,
+                                   provenance=GroundTruthItem.Provenance.IMPORTED)
+    return case

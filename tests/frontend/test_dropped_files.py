@@ -1,22 +1,15 @@
 """The walk of a dropped folder (frontend/static/frontend/dropped_files.js), run under node with mock entries that
 answer in batches of at most 100, as Chromium's readEntries does."""
-import json
-import shutil
-import subprocess
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).with_name("dropped_files.test.mjs")
+from tests.frontend.conftest import node_results
 
 
 @pytest.fixture(scope="module")
 def walked():
-    if not shutil.which("node"):
-        pytest.skip("node is not installed")
-    done = subprocess.run(["node", str(SCRIPT)], capture_output=True, text=True, timeout=60, check=True)
-    return json.loads(done.stdout)
+    return node_results("dropped_files.test.mjs")
 
 
 def test_every_file_of_a_nested_folder_and_the_zip_comes_out_once_with_its_path(walked):

@@ -1,21 +1,14 @@
 """The reference line's geometry (frontend/static/frontend/reference_line.js), run under node: where an axial
 slice cuts the sagittal image, in sagittal pixels."""
-import json
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).with_name("reference_line.test.mjs")
+from tests.frontend.conftest import node_results
 
 
 @pytest.fixture(scope="module")
 def lines():
-    if not shutil.which("node"):
-        pytest.skip("node is not installed")
-    done = subprocess.run(["node", str(SCRIPT)], capture_output=True, text=True, timeout=60, check=True)
-    return json.loads(done.stdout)
+    return node_results("reference_line.test.mjs")
 
 
 def test_an_axial_slice_cuts_the_sagittal_in_a_horizontal_line_at_its_height(lines):

@@ -3,30 +3,23 @@ import random
 
 import pytest
 
-from annotation.models import Case, GroundTruthItem, Role
+from annotation.models import Case, Role
 from studies import selectors
 from studies.models import ReaderStudy, StudyCase, StudySession
 from tests.conftest import make_user
-from tests.factories import CaseFactory
+from tests.factories import ground_truth_case
 
 pytestmark = pytest.mark.django_db
-
-
-def _case(project, *, site="A", split="", herniation="none", status=Case.Status.GROUND_TRUTH):
-    case = CaseFactory(project=project, site_code=site, split=split, status=status)
-    GroundTruthItem.objects.create(case=case, disc_level="L4/L5", finding_type="herniation", value=herniation,
-                                   provenance=GroundTruthItem.Provenance.IMPORTED)
-    return case
 
 
 @pytest.fixture
 def cases(project):
     return {
-        "a_none": _case(project), "a_protrusion": _case(project, herniation="protrusion"),
-        "a_protrusion_2": _case(project, herniation="protrusion"),
-        "b_protrusion": _case(project, site="B", herniation="protrusion", split="test"),
-        "b_none": _case(project, site="B", split="test"),
-        "a_unread": _case(project, herniation="protrusion", status=Case.Status.UNREAD),
+        "a_none": ground_truth_case(project), "a_protrusion": ground_truth_case(project, herniation="protrusion"),
+        "a_protrusion_2": ground_truth_case(project, herniation="protrusion"),
+        "b_protrusion": ground_truth_case(project, site="B", herniation="protrusion", split="test"),
+        "b_none": ground_truth_case(project, site="B", split="test"),
+        "a_unread": ground_truth_case(project, herniation="protrusion", status=Case.Status.UNREAD),
     }
 
 
