@@ -260,7 +260,7 @@ def test_an_abandoned_upload_is_given_up_and_its_bytes_deleted(client, coordinat
     Upload.objects.filter(filename="stale.zip").update(updated_at=timezone.now() - timedelta(hours=25))
     assert len(partial_files(media_root)) == 2
 
-    assert uploads_sweep.delay().get() == 1
+    assert uploads_sweep() == 1  # what celery beat runs hourly
     stale, fresh = Upload.objects.get(filename="stale.zip"), Upload.objects.get(filename="fresh.zip")
     assert stale.status == Upload.Status.FAILED and "abandoned" in stale.results[0]["reason"]
     assert fresh.status == Upload.Status.RECEIVING
