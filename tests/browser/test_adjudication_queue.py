@@ -74,7 +74,8 @@ def test_senior_decides_a_case_by_keyboard_and_goes_on_to_the_next(browser, live
     for index in range(3):
         row = rows.nth(index)
         assert "current" in row.get_attribute("class")  # the keys act on this item; a decision moves on
-        level, name = row.locator("[data-show]").inner_text().split()
+        level, label = row.locator("[data-show]").inner_text().split(" ", 1)
+        name = next(n for n, spec in finding_specs(DEFAULT_SCHEMA).items() if spec.label == label)
         key, _choice, value = DECISIONS[(level, name)]
         page.keyboard.press(key)
         if key == "o":

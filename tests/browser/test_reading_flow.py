@@ -93,7 +93,7 @@ def test_two_readers_disagree_on_one_level_and_the_senior_resolves_it(browser, l
     page.wait_for_selector("body[data-ready='1']", timeout=30000)
     rows = page.locator("#items tbody tr")
     assert rows.count() == 1
-    assert "L4/L5 pfirrmann" in rows.first.inner_text()
+    assert "L4/L5 Pfirrmann grade" in rows.first.inner_text()
     page.check("#items tbody tr input[value='reader_b']")
     page.fill("#items tbody tr input[data-reason]", "nucleus dark grey, boundary lost")
     page.screenshot(path=str(ARTIFACTS / "adjudication.png"))

@@ -19,7 +19,7 @@ function ownControl(item, finding, own) {
 
 function itemRow(item, finding, own, selected) {
   return html`<tr data-item="${item.id}" class="${selected === item.id ? "current" : ""}">
-    <td><button type="button" class="link" data-show="${item.id}">${item.disc_level} ${item.finding_type}</button>
+    <td><button type="button" class="link" data-show="${item.id}">${item.disc_level} ${finding ? finding.label : item.finding_type}</button>
         <small class="muted">${item.kind}</small></td>
     <td>${describe(item, "a")}</td><td>${describe(item, "b")}</td>
     <td><label><input type="radio" name="choice-${item.id}" value="reader_a"> A</label>
