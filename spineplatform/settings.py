@@ -117,6 +117,7 @@ INSTALLED_APPS = [
     "interchange",
     "mlbackend",
     "studies",
+    "interop",
     "frontend",
     "fixtures.apps.FixturesConfig",
     "spineplatform.apps.SpinePlatformConfig",

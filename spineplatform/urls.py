@@ -14,5 +14,6 @@ urlpatterns = [
     path("", include("interchange.urls")),
     path("", include("mlbackend.urls")),
     path("", include("studies.urls")),
+    path("dicomweb/", include("interop.urls")),
     path("", include("frontend.urls")),
 ]

@@ -1,0 +1,4 @@
+"""DICOMweb (PS3.18) under /dicomweb/: QIDO-RS, WADO-RS, STOW-RS."""
+from django.urls import path  # noqa: F401
+
+urlpatterns = []
