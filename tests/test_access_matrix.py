@@ -342,6 +342,8 @@ ROUTES = {
     "project-downloads": ("project", {"GET": project_coordinator}),
     "project-dataset-download": ("project", {"GET": project_coordinator}),  # no ?format=: 400 in words
     # (end of reading routes)
+    # DICOMweb
+    # (end of DICOMweb routes)
 }
 # The Django admin has its own gate (staff and model permissions; tests/annotation/test_integrity.py).
 NOT_IN_MATRIX = ("admin/",)
