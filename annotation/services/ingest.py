@@ -133,20 +133,22 @@ def case_import(
     return result
 
 
-def _store_and_audit(*, project: Project, parsed: list[ParsedInstance], result: ImportResult, actor) -> None:
+def _store_and_audit(*, project: Project, parsed: list[ParsedInstance], result: ImportResult, actor,
+                     after_import: bool = True) -> None:
     """Stores the checked instances in one transaction with an audit row per case, and runs the project's
-    after-import step (pre-annotation) once committed; a rollback deletes the files written so far."""
+    after-import step (pre-annotation) once committed unless `after_import` is off; a rollback deletes the
+    files written so far."""
     saved_files: list[str] = []
     try:
         with transaction.atomic():
             for case in _store(project=project, parsed=parsed, result=result, saved_files=saved_files):
                 audit_log(actor=actor, action="case_import", target=case, payload=result.as_dict())
-            if result.instances_created and settings.SPINEREAD_AFTER_IMPORT:
+            if after_import and result.instances_created and settings.SPINEREAD_AFTER_IMPORT:
                 # annotation imports no upper layer; the project names what runs after an import (the ML
                 # backend's pre-annotation), and it runs only once the rows are committed.
-                after_import = import_string(settings.SPINEREAD_AFTER_IMPORT)
+                step = import_string(settings.SPINEREAD_AFTER_IMPORT)
                 case_ids = list(result.case_ids)
-                transaction.on_commit(lambda: after_import(case_ids=case_ids))
+                transaction.on_commit(lambda: step(case_ids=case_ids))
     except BaseException:
         # The database rolled back; the files written so far would be orphans.
         for name in saved_files:
@@ -173,14 +175,16 @@ def _file_check(name: str, content: bytes, from_container: bool, *, project: Pro
 
 
 def case_import_each(
-    *, project: Project, sources: Iterable[tuple[str, bytes, bool]], actor=None, site_code: str = ""
+    *, project: Project, sources: Iterable[tuple[str, bytes, bool]], actor=None, site_code: str = "",
+    after_import: bool = True
 ) -> list[dict]:
     """Like `case_import`, but file by file: the good files are stored even when others are bad.
 
     Returns one entry per file, in upload order: {"file", "result": "stored" | "duplicate" | "refused",
     "reason", "case_id"}. A file the project already holds (same de-identified SOP Instance UID), or one that
     appears twice in the upload, is a "duplicate". When the container itself is refused (a corrupt zip, a
-    zip-slip name, over the total size limit) the one entry names it and nothing is stored.
+    zip-slip name, over the total size limit) the one entry names it and nothing is stored. `after_import` off:
+    the caller runs the after-import step itself (the DICOM receiver, once a study has stopped arriving).
     """
     verdicts: list[tuple[str, ParsedInstance | None, str | None]] = []
     try:
@@ -195,7 +199,7 @@ def case_import_each(
                .values_list("sop_instance_uid", flat=True))
     result = ImportResult()
     if parsed:
-        _store_and_audit(project=project, parsed=parsed, result=result, actor=actor)
+        _store_and_audit(project=project, parsed=parsed, result=result, actor=actor, after_import=after_import)
     case_by_study = dict(Case.objects.filter(project=project, study_instance_uid__in={
         p.study_instance_uid for p in parsed}).values_list("study_instance_uid", "pk"))
     entries = []
