@@ -156,6 +156,8 @@ def ml_webhook(request):
         if confirmed is None:
             return JsonResponse(IGNORED, status=200)
         stored = label_studio.annotation_store(confirmed=confirmed)
+        if stored is None:
+            return JsonResponse(IGNORED, status=200)
         return JsonResponse({"status": "ok", **stored}, status=201)
     if action == "START_TRAINING":
         link = label_studio.training_link_confirm(body)

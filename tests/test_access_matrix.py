@@ -233,6 +233,17 @@ def ml_client(w, role, obj):
     return role == "ml_client"
 
 
+def dicomweb_study_visible(w, role, instance):
+    return role != "anonymous" and access.instances_visible_to(_user(w, role)).filter(
+        series__case__study_instance_uid=instance.series.case.study_instance_uid).exists()
+
+
+def dicomweb_series_visible(w, role, instance):
+    return role != "anonymous" and access.instances_visible_to(_user(w, role)).filter(
+        series__case__study_instance_uid=instance.series.case.study_instance_uid,
+        series__series_instance_uid=instance.series.series_instance_uid).exists()
+
+
 # route name -> (object kind, {method: rule(world, role, object) -> allowed}); kinds say what the URL names.
 ROUTES = {
     # Public
@@ -343,6 +354,19 @@ ROUTES = {
     "project-dataset-download": ("project", {"GET": project_coordinator}),  # no ?format=: 400 in words
     # (end of reading routes)
     # DICOMweb
+    # QIDO-RS: any signed-in person, each finding only the images instances_visible_to gives them
+    "dicomweb-studies": (None, {"GET": authenticated}),
+    "dicomweb-series-search": (None, {"GET": authenticated}),
+    "dicomweb-instances-search": (None, {"GET": authenticated}),
+    # A study or series exists for a caller when one of its images is visible; an instance as its file does
+    **{name: ("instance", {"GET": dicomweb_study_visible}) for name in (
+        "dicomweb-study-series", "dicomweb-study-instances", "dicomweb-study", "dicomweb-study-metadata")},
+    **{name: ("instance", {"GET": dicomweb_series_visible}) for name in (
+        "dicomweb-series-instances", "dicomweb-series", "dicomweb-series-metadata")},
+    **{name: ("instance", {"GET": lambda w, r, i: r != "anonymous" and access.instances_visible_to(
+        _user(w, r)).filter(pk=i.pk).exists()}) for name in (
+        "dicomweb-instance", "dicomweb-instance-metadata", "dicomweb-instance-frames", "dicomweb-instance-rendered")},
+    "dicomweb-store": ("project", {"POST": project_coordinator}),  # POST {} as JSON: 415
     # (end of DICOMweb routes)
 }
 # The Django admin has its own gate (staff and model permissions; tests/annotation/test_integrity.py).
@@ -401,13 +425,21 @@ def _world_objects(w: World, kind: str | None) -> list[tuple[str, object]]:
     raise AssertionError(kind)
 
 
+def _dicom_uids(obj) -> dict:
+    """DICOMweb URLs name an instance by its study, series and SOP Instance UIDs."""
+    if not isinstance(obj, Instance):
+        return {}
+    return {"study_uid": obj.series.case.study_instance_uid, "series_uid": obj.series.series_instance_uid,
+            "sop_uid": obj.sop_instance_uid, "frames": "1"}
+
+
 def _url(pattern: str, obj) -> str:
     values = {"slug": getattr(obj, "slug", None) or getattr(getattr(obj, "project", None), "slug", None),
               "case_id": getattr(obj, "pk", None), "read_id": getattr(obj, "pk", None),
               "adjudication_id": getattr(obj, "pk", None), "instance_id": getattr(obj, "pk", None),
               "session_id": getattr(obj, "pk", None), "study_id": getattr(obj, "pk", None),
               "version": getattr(obj, "version", None), "upload_id": getattr(obj, "pk", None),
-              "uidb64": "MQ", "token": "not-a-token"}
+              "uidb64": "MQ", "token": "not-a-token", **_dicom_uids(obj)}
     url = pattern
     for name, value in values.items():
         for converter in ("int", "slug", "str", "uuid"):

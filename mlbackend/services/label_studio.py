@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import re
 import urllib.parse
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ from mlbackend.models import LabelStudioLink, ModelVersion, ProjectModelSettings
 from mlbackend.selectors import model_file, served_version_for
 from mlbackend.services import media, remote
 from spineplatform.parsers import json_loads_limited
+
+logger = logging.getLogger(__name__)
 
 INSTANCE_URL = re.compile(r"^(?:https?://[^/]+)?/api/instances/(\d+)/dicom/?$")
 LS_JSON_MAX_BYTES = 4 * 1024 * 1024  # one annotation or task as Label Studio's API returns it
@@ -189,7 +192,9 @@ def image_load(url, *, project: Project, link: LabelStudioLink | None,
             url = base.rstrip("/") + url
         allowed, tokens = _fetch_rules(link)
         try:
-            content = remote.fetch(url, allowed=allowed, tokens=tokens, max_bytes=max_bytes, accept="image/*")
+            # Label Studio's /data/upload view is a DRF view: "image/*" alone gets 406 Not Acceptable there.
+            content = remote.fetch(url, allowed=allowed, tokens=tokens, max_bytes=max_bytes,
+                                   accept="image/*, */*;q=0.8")
         except remote.FetchError as error:
             raise ProtocolError(f"{where}: image {error.reason}", error.status_code)
     try:
@@ -198,35 +203,49 @@ def image_load(url, *, project: Project, link: LabelStudioLink | None,
         raise ProtocolError(f"{where}: image {error.reason}")
 
 
+def _task_image(task, index: int, *, project: Project, link: LabelStudioLink | None,
+                config: ls_format.LabelConfig) -> tuple[np.ndarray, Instance | None] | None:
+    """The task's image, or None (the reason logged) when it can't be had: one task's bad host, 404, oversize
+    or non-image must not cost the other tasks of Label Studio's batch their predictions."""
+    where = _task_label(task, index)
+    data = task.get("data") if isinstance(task, dict) else None
+    try:
+        if not isinstance(data, dict):
+            raise ProtocolError(f"{where}: no data object")
+        url = data.get(config.data_key) or next((v for v in data.values() if isinstance(v, str)), None)
+        return image_load(url, project=project, link=link, where=where)
+    except ProtocolError as error:
+        logger.warning("ml_predict project=%s: %s; empty result", project.slug, error)
+        return None
+
+
 def predict(*, project: Project, tasks: list, ls_project: str | None, label_config: str | None,
             actor=None) -> list[dict]:
     """One result per task, in task order: rectanglelabels in percent of the original size, x/y the top-left
-    corner. All images are fetched and checked before the model runs; the batch goes through in one call. The
-    platform images it read are audited like any other image access (actor: the ML client)."""
+    corner. A task whose image can't be had gets an empty result (score 0). All images are fetched and checked
+    before the model runs; the batch goes through in one call. The platform images it read are audited like
+    any other image access (actor: the ML client)."""
     if not isinstance(tasks, list) or not tasks:
         raise ProtocolError("tasks must be a non-empty list")
     link = link_for(project, ls_project)
     config = _label_config(label_config or (link.label_config if link else ""))
-    images = []
-    for index, task in enumerate(tasks):
-        where = _task_label(task, index)
-        data = task.get("data") if isinstance(task, dict) else None
-        if not isinstance(data, dict):
-            raise ProtocolError(f"{where}: no data object")
-        url = data.get(config.data_key) or next((v for v in data.values() if isinstance(v, str)), None)
-        images.append(image_load(url, project=project, link=link, where=where))
+    images = [_task_image(task, index, project=project, link=link, config=config) for index, task in enumerate(tasks)]
     annotation_services.audit_log(actor=actor, action="ml_predict", target=project, payload={
-        "tasks": len(tasks), "instances": [instance.pk for _, instance in images if instance is not None]})
+        "tasks": len(tasks), "instances": [image[1].pk for image in images if image and image[1] is not None],
+        "empty": [_task_label(task, i) for i, (task, image) in enumerate(zip(tasks, images)) if image is None]})
     version = _served_version(project, link)
-    if version is None:
-        return [{"model_version": "untrained", "score": 0.0, "result": []} for _ in tasks]
-    adapter = adapter_for(model_file(version), version.sha256)
-    detections = adapter.predict([pixels for pixels, _ in images], imgsz=version.imgsz or 512,
-                                 conf=version.findings_conf)
+    label = version.label if version else "untrained"
+    loaded = [image for image in images if image is not None]
+    found_by_image = iter([])
+    if version is not None and loaded:
+        adapter = adapter_for(model_file(version), version.sha256)
+        found_by_image = iter(adapter.predict([pixels for pixels, _ in loaded], imgsz=version.imgsz or 512,
+                                              conf=version.findings_conf))
     results = []
-    for (pixels, _), found in zip(images, detections):
-        height, width = pixels.shape[:2]
-        results.append({"model_version": version.label, "score": task_score(found),
+    for image in images:
+        found = next(found_by_image) if image is not None and version is not None else []
+        height, width = image[0].shape[:2] if image is not None else (0, 0)
+        results.append({"model_version": label, "score": task_score(found),
                         "result": [_rectangle(d, width, height, config) for d in found]})
     return results
 
@@ -328,13 +347,14 @@ def training_link_confirm(payload: dict) -> LabelStudioLink | None:
     return None
 
 
-def annotation_store(*, confirmed: ConfirmedAnnotation) -> dict:
+def annotation_store(*, confirmed: ConfirmedAnnotation) -> dict | None:
     """A confirmed annotation becomes the annotator's read of the case the image belongs to. The image must be
     one of the platform's instance URLs in the link's project, the annotator (matched by email or username) a
     reader assigned to that case. Boxes get levels from their position along the spine, as model boxes do. The
     read stays a draft (Label Studio sends one image at a time; the reader submits the case in SpineRead, where
     the exhaustive/positive-only rules and the blind agreement check apply). Its audit rows name the ML client
-    as actor, on behalf of the reader. Raises ProtocolError."""
+    as actor, on behalf of the reader. None when the task's image is no instance of the project (not SpineRead's
+    task: ignored). Raises ProtocolError."""
     link, annotation, task = confirmed.link, confirmed.annotation, confirmed.task
     project = link.project
     config = _label_config(link.label_config)
@@ -343,8 +363,8 @@ def annotation_store(*, confirmed: ConfirmedAnnotation) -> dict:
     own = INSTANCE_URL.match(url if isinstance(url, str) else "")
     instance = Instance.objects.select_related("series__case__project").filter(
         pk=int(own.group(1)), series__case__project=project).first() if own else None
-    if instance is None:
-        raise ProtocolError("the task's image is not an instance of this SpineRead project")
+    if instance is None:  # an uploaded image or another project's: not a SpineRead case, nothing to store
+        return None
     case = instance.series.case
     reader = _annotator(annotation, case)
     schema = project.label_schema

@@ -130,6 +130,17 @@ def post(client, path, body, **headers):
                        content_type="application/json", **headers)
 
 
+def refusal(response, caplog) -> str:
+    """Why the batch's one task got an empty result: the answer stays 200 (Label Studio keeps the batch's other
+    predictions) and the reason is logged, not sent."""
+    assert response.status_code == 200, response.content
+    results = response.json()["results"]
+    assert len(results) == 1 and results[0]["result"] == [] and results[0]["score"] == 0, results
+    messages = [r.getMessage() for r in caplog.records if r.name == "mlbackend.services.label_studio"]
+    assert messages, "the reason is logged"
+    return messages[-1].split(": ", 1)[1].removesuffix("; empty result")
+
+
 def setup_body(host, project="12.1718000000"):
     return {"project": project, "schema": LABEL_CONFIG, "hostname": f"http://{host}", "access_token": "ls-secret",
             "extra_params": {}}
@@ -194,26 +205,65 @@ def test_predict_converts_boxes_to_percent_of_the_original_size(client, served, 
 @pytest.mark.parametrize("body, message", [
     (b"{not json", "not JSON"),
     ({"tasks": "x", "project": "7"}, "non-empty list"),
-    ({"tasks": [{"id": 1}], "project": "7"}, "task 1: no data"),
-    ({"tasks": [{"id": 1, "data": {"image": "http://example.org/a.png"}}], "project": "7"},
-     "task 1: image host is not an allowed host"),
-    ({"tasks": [{"id": 1, "data": {"image": "ftp://127.0.0.1/a.png"}}], "project": "7"}, "task 1: image URL scheme"),
-    ({"tasks": [{"id": 1, "data": {"image": "data:image/png;base64,bm90IGFuIGltYWdl"}}], "project": "7"},
-     "task 1: image is not an image"),
-    ({"tasks": [{"id": 1, "data": {"image": "data:image/png;base64,***"}}], "project": "7"}, "task 1: data: URI"),
-    ({"tasks": [{"id": 1, "data": {"image": "/api/instances/999999/dicom"}}], "project": "7"},
-     "task 1: no instance 999999"),
+    ({"tasks": [], "project": "7"}, "non-empty list"),
+    ({"tasks": [{"id": 1}], "project": "7", "label_config": "<View"}, "label_config is not valid XML"),
 ])
 def test_bad_predict_requests_get_a_clear_400(client, served, ml_client, body, message):
     response = post(client, "/ml/predict", body, **ml_client["auth"])
     assert response.status_code == 400 and message in response.json()["error"]
 
 
-def test_unreachable_image_is_a_400_and_changes_nothing(client, served, ml_client, settings):
+# Was a 400 for the whole request; now one task's bad image costs that task only (Label Studio's batches).
+@pytest.mark.parametrize("task, message", [
+    ({"id": 1}, "task 1: no data"),
+    ({"id": 1, "data": {"image": "http://example.org/a.png"}}, "task 1: image host is not an allowed host"),
+    ({"id": 1, "data": {"image": "ftp://127.0.0.1/a.png"}}, "task 1: image URL scheme"),
+    ({"id": 1, "data": {"image": "data:image/png;base64,bm90IGFuIGltYWdl"}}, "task 1: image is not an image"),
+    ({"id": 1, "data": {"image": "data:image/png;base64,***"}}, "task 1: data: URI"),
+    ({"id": 1, "data": {"image": "/api/instances/999999/dicom"}}, "task 1: no instance 999999"),
+])
+def test_a_task_whose_image_cant_be_had_gets_an_empty_result_and_the_reason_logged(client, served, ml_client,
+                                                                                    caplog, task, message):
+    response = post(client, "/ml/predict", {"tasks": [task], "project": "7"}, **ml_client["auth"])
+    assert message in refusal(response, caplog)
+    assert response.json()["results"][0]["model_version"] == "ml-v1"
+
+
+def test_one_bad_task_never_fails_the_batch(client, served, ml_client, fake_ls, caplog, monkeypatch, settings):
+    """Label Studio sends all tasks of an action in one /predict: a bad host, a 404, an oversize or non-image
+    task gets an empty result in its place; the others get the model's boxes, in task order."""
+    monkeypatch.setattr("mlbackend.adapter.YoloAdapter.predict", lambda self, images, **kw: [
+        [Detection("hiz", 0.5 + i / 10, (1.0, 1.0, 5.0, 5.0))] for i, _ in enumerate(images)])
+    settings.ML_IMAGE_MAX_BYTES = 50_000
+    post(client, "/ml/setup", setup_body(fake_ls.host), **ml_client["auth"])
+    fake_ls.bytes("/data/upload/1/page.html", b"<html>sign in</html>", "text/html")
+    tasks = [{"id": 1, "data": {"picture": "http://example.org/a.png"}},
+             {"id": 2, "data": {"picture": data_uri(png(40, 20))}},
+             {"id": 3, "data": {"picture": "/data/upload/1/missing.png"}},
+             {"id": 4, "data": {"picture": "/data/upload/1/scan.png"}},
+             {"id": 5, "data": {"picture": "/data/upload/1/page.html"}},
+             {"id": 6, "data": {"picture": "data:image/png;base64," + "A" * 10**5}}]
+
+    response = post(client, "/ml/predict", {"tasks": tasks, "project": "12.1718000000", "label_config": LABEL_CONFIG},
+                    **ml_client["auth"])
+
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert [r["model_version"] for r in results] == ["ml-v1"] * 6
+    assert [r["score"] for r in results] == [0, 0.5, 0, 0.6, 0, 0]
+    assert [len(r["result"]) for r in results] == [0, 1, 0, 1, 0, 0]
+    assert (results[1]["result"][0]["original_width"], results[3]["result"][0]["original_width"]) == (40, 120)
+    logged = " | ".join(r.getMessage() for r in caplog.records if r.name == "mlbackend.services.label_studio")
+    for reason in ("task 1: image host is not an allowed host", "task 3: image could not be fetched (HTTP 404)",
+                   "task 5: image is not an image", "task 6: image is over"):
+        assert reason in logged
+
+
+def test_unreachable_image_is_an_empty_result_and_changes_nothing(client, served, ml_client, settings, caplog):
     settings.ML_ALLOWED_IMAGE_HOSTS = ["127.0.0.1:9"]
     response = post(client, "/ml/predict", {"tasks": [{"id": 1, "data": {"image": "http://127.0.0.1:9/x.png"}}],
                                             "project": "7"}, **ml_client["auth"])
-    assert response.status_code == 400 and response.json()["error"] == "task 1: image could not be fetched"
+    assert refusal(response, caplog) == "task 1: image could not be fetched"
     assert LabelStudioLink.objects.count() == 0
 
 
@@ -280,3 +330,31 @@ def test_webhook_annotation_becomes_the_readers_read_and_start_training_queues_o
     run = TrainingRun.objects.get()
     assert (run.trigger, run.requested_by.username) == ("label_studio", "ml-ml")
     assert post(client, "/ml/webhook", {"action": "START_TRAINING", "project": {"id": 12}}).status_code == 409
+
+
+@pytest.mark.parametrize("extra", [{"extra_params": None}, {}, {"extra_params": {}}])
+def test_setup_as_label_studio_sends_it_maps_to_the_accounts_project(client, served, ml_client, fake_ls, extra):
+    """Label Studio 1.23 sends extra_params null when the connection has none (or older ones omit it)."""
+    body = {k: v for k, v in setup_body(fake_ls.host).items() if k != "extra_params"} | extra
+    response = post(client, "/ml/setup", body, **ml_client["auth"])
+    assert (response.status_code, response.json()) == (200, {"model_version": "ml-v1"})
+    assert list(LabelStudioLink.objects.values_list("project__slug", "ls_project")) == [("ml", "12")]
+
+
+def test_webhooks_for_what_isnt_spinereads_are_200_and_ignored(client, served, ml_client, fake_ls):
+    post(client, "/ml/setup", setup_body(fake_ls.host), **ml_client["auth"])
+    instance = served["case"].series.get(plane="sagittal").instances.all()[6]
+    reads_before = Read.objects.count()
+    # A task of the linked Label Studio project whose image is an upload, not a SpineRead case: confirmed by
+    # Label Studio, and still nothing to store.
+    payload = label_studio_annotation(fake_ls, instance=instance, result=[])
+    fake_ls.json("/api/tasks/5/", {"id": 5, "project": 12, "data": {"picture": "/data/upload/1/scan.png"}})
+    assert (post(client, "/ml/webhook", payload).status_code, post(client, "/ml/webhook", payload).json()) == (
+        200, {"status": "ignored"})
+    # A task of another Label Studio project; an action the backend doesn't handle.
+    payload = label_studio_annotation(fake_ls, instance=instance, result=[], ls_project=13)
+    assert post(client, "/ml/webhook", payload).json() == {"status": "ignored"}
+    for action in ("TASKS_CREATED", "PROJECT_UPDATED", "ANNOTATIONS_DELETED"):
+        response = post(client, "/ml/webhook", {"action": action, "project": {"id": 12}})
+        assert (response.status_code, response.json()) == (200, {"status": "ignored", "action": action})
+    assert Read.objects.count() == reads_before
