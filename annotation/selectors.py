@@ -6,6 +6,7 @@ import hashlib
 
 from django.db.models import Count, Prefetch, QuerySet
 
+from annotation.services.model_output import EXTERNAL_MODEL_PREFIX
 from annotation.models import (
     Adjudication, AdjudicationItem, Assignment, Case, Finding, GroundTruthItem, Instance, Project, Read, Role, Source
 )
@@ -48,10 +49,13 @@ def current_read_for(user, case: Case) -> Read | None:
 
 
 def model_findings_for(case: Case, *, model_version: str | None = None) -> QuerySet[Finding]:
-    """Model pre-annotations of a case (callers have checked access), optionally of one model version."""
+    """Model pre-annotations of a case (callers have checked access): of one model version, or by default those
+    the double reading shows (never an imported external model's)."""
     findings = Finding.objects.filter(case=case, source=Source.MODEL, read__isnull=True)
     if model_version is not None:
         findings = findings.filter(model_version=model_version)
+    else:
+        findings = findings.exclude(model_version__startswith=EXTERNAL_MODEL_PREFIX)
     return findings.order_by("disc_level", "finding_type", "id")
 
 

@@ -22,10 +22,16 @@ class ModelFindingInput(ReadItem):
     score: float | None = None
 
 
+# Another model's predictions, imported to be scored beside ours (mlbackend.services.external): never shown to
+# the double reading's readers as pre-annotations, never replaced by our model's, nor ours by them.
+EXTERNAL_MODEL_PREFIX = "external:"
+
+
 @transaction.atomic
 def model_findings_replace(*, case: Case, model_version: str, findings: list[ModelFindingInput]) -> list[Finding]:
-    """Replaces the case's model pre-annotations with those of `model_version`. Findings that readers already
-    reviewed stay (their review points at them), so a reader's accepted/edited/deleted record keeps its source."""
+    """Replaces the case's model pre-annotations with those of `model_version` (an external model's only its own
+    earlier import). Findings that readers already reviewed stay (their review points at them), so a reader's
+    accepted/edited/deleted record keeps its source."""
     schema = case.project.label_schema
     instances = {i.pk: i for i in Instance.objects.filter(series__case=case)}
     rows = []
@@ -45,7 +51,12 @@ def model_findings_replace(*, case: Case, model_version: str, findings: list[Mod
             case=case, disc_level=finding.disc_level, finding_type=finding.finding_type, value=str(finding.value),
             instance_id=finding.instance_id if box else None, **box_fields(box), source=Source.MODEL, model_version=model_version, score=finding.score,
         ))
-    Finding.objects.filter(case=case, source=Source.MODEL, read__isnull=True, reviews__isnull=True).delete()
+    replaced = Finding.objects.filter(case=case, source=Source.MODEL, read__isnull=True, reviews__isnull=True)
+    if model_version.startswith(EXTERNAL_MODEL_PREFIX):
+        replaced = replaced.filter(model_version=model_version)
+    else:
+        replaced = replaced.exclude(model_version__startswith=EXTERNAL_MODEL_PREFIX)
+    replaced.delete()
     created = Finding.objects.bulk_create(rows)
     audit_log(actor=None, action="model_findings_replace", target=case,
               payload={"model_version": model_version, "findings": len(rows)})

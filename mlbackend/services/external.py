@@ -13,11 +13,11 @@ from django.db import transaction
 
 from annotation import services as annotation_services
 from annotation.models import Case, Instance, Project
+from annotation.services.model_output import EXTERNAL_MODEL_PREFIX
 from interchange.external import external_predictions_read
 from mlbackend.adapter import Detection
 from mlbackend.interpret import ImageDetections, case_findings
 
-EXTERNAL_PREFIX = "external:"
 MODEL_VERSION_MAX = 64  # annotation.models.Finding.model_version
 DEFAULT_MIN_SCORE = 0.25  # as ModelVersion.findings_conf: boxes below it are not findings
 
@@ -25,12 +25,12 @@ DEFAULT_MIN_SCORE = 0.25  # as ModelVersion.findings_conf: boxes below it are no
 def external_version_name(name: str) -> str:
     """"external:<name>"; raises ValueError for an empty or overlong name."""
     name = (name or "").strip()
-    if name.startswith(EXTERNAL_PREFIX):
-        name = name[len(EXTERNAL_PREFIX):]
-    label = EXTERNAL_PREFIX + name
+    if name.startswith(EXTERNAL_MODEL_PREFIX):
+        name = name[len(EXTERNAL_MODEL_PREFIX):]
+    label = EXTERNAL_MODEL_PREFIX + name
     if not name or len(label) > MODEL_VERSION_MAX or any(c.isspace() for c in name):
         raise ValueError(f"the model version must be a name without spaces, at most "
-                         f"{MODEL_VERSION_MAX - len(EXTERNAL_PREFIX)} characters")
+                         f"{MODEL_VERSION_MAX - len(EXTERNAL_MODEL_PREFIX)} characters")
     return label
 
 
