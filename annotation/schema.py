@@ -105,7 +105,7 @@ def _template_finding(name: str) -> dict:
 
 
 def _spec(finding: dict) -> FindingSpec:
-    values, classes = tuple(finding["values"]), dict(finding.get("classes", {}))
+    values, classes = tuple(finding["values"]), dict(_value_classes(finding))
     template = _template_finding(finding["name"])
     positive_from = finding.get("positive_from") or template.get("positive_from")
     if positive_from not in values:
@@ -255,11 +255,18 @@ def finding_validate(schema: dict, *, disc_level: str, finding_type: str, value:
         )
 
 
+def _value_classes(finding: dict) -> list[tuple[str, str]]:
+    """(value, class) in the order of the finding's values: a stored schema's "classes" object comes back from
+    PostgreSQL's jsonb with its keys reordered (by length), so its own order is not the schema's."""
+    classes = finding.get("classes", {})
+    return [(value, classes[value]) for value in finding["values"] if value in classes]
+
+
 def detector_classes(schema: dict) -> list[str]:
-    """Detector class names in a stable order (the order of the schema), without repeats."""
+    """Detector class names in a stable order (the order of the schema's findings and values), without repeats."""
     classes: list[str] = []
     for finding in schema["findings"]:
-        for class_name in finding.get("classes", {}).values():
+        for _value, class_name in _value_classes(finding):
             if class_name not in classes:
                 classes.append(class_name)
     return classes
@@ -275,7 +282,7 @@ def class_to_finding(schema: dict, class_name: str) -> tuple[str, str]:
     """Maps a detector class back to (finding_type, value); a class shared by several values (listhesis)
     maps to its lowest positive value, as a box alone cannot tell the grade."""
     for finding in schema["findings"]:
-        for value, name in finding.get("classes", {}).items():
+        for value, name in _value_classes(finding):
             if name == class_name:
                 return finding["name"], value
     raise SchemaError(f"unknown detector class {class_name!r}")

@@ -353,6 +353,7 @@ ROUTES = {
     "project-downloads": ("project", {"GET": project_coordinator}),
     "project-dataset-download": ("project", {"GET": project_coordinator}),  # no ?format=: 400 in words
     # (end of reading routes)
+    "api-import-predictions": ("project", {"POST": project_coordinator}),  # POST {}: 400, fields missing
     # DICOMweb
     # QIDO-RS: any signed-in person, each finding only the images instances_visible_to gives them
     "dicomweb-studies": (None, {"GET": authenticated}),

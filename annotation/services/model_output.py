@@ -22,7 +22,7 @@ class ModelFindingInput(ReadItem):
     score: float | None = None
 
 
-# Another model's predictions, imported to be scored beside ours (the external-models import, to come): never shown to
+# Another model's predictions, imported to be scored beside ours (mlbackend.services.external): never shown to
 # the double reading's readers as pre-annotations, never replaced by our model's, nor ours by them.
 EXTERNAL_MODEL_PREFIX = "external:"
 

@@ -92,6 +92,18 @@ def test_detector_classes_and_their_findings(schema):
         label_schema.class_to_finding(schema, "modic_1")
 
 
+def test_class_order_is_the_values_order_not_the_stored_objects_key_order(schema):
+    # PostgreSQL's jsonb hands a stored "classes" object back with its keys sorted by length: the detector's
+    # class numbering (COCO category ids, YOLO indices) must not change with it.
+    stored = copy.deepcopy(schema)
+    for finding in stored["findings"]:
+        finding["classes"] = dict(sorted(finding.get("classes", {}).items(), key=lambda kv: (len(kv[0]), kv[0])))
+    assert label_schema.detector_classes(stored) == label_schema.detector_classes(schema)
+    assert label_schema.detector_classes(schema)[5:9] == ["herniation_bulge", "herniation_protrusion",
+                                                          "herniation_extrusion", "herniation_sequestration"]
+    assert label_schema.class_to_finding(stored, "listhesis") == ("listhesis", "1")
+
+
 @pytest.mark.parametrize("level, finding, value, words", [
     ("L6/S1", "pfirrmann", "3", "unknown disc level"),
     ("L4/L5", "modic", "1", "unknown finding"),
