@@ -1,6 +1,7 @@
 """DICOMweb (PS3.18) views: QIDO-RS search, WADO-RS retrieval, STOW-RS store.
 
-Authentication is HTTP Basic (what OHIF, 3D Slicer and dicomweb-client send) or the browser's session; a caller
+Authentication is HTTP Basic (what 3D Slicer and dicomweb-client send), a personal API token as "Bearer" (what
+OHIF sends; spineplatform.tokens) or the browser's session; a caller
 without credentials gets 401 with a Basic challenge. What anyone sees is filtered by `access` through
 `interop.dicomweb_selectors`; what is stored goes through annotation's per-file ingest. Unknown or not-visible
 UIDs answer 404 alike, so a UID's existence is not revealed.
@@ -14,6 +15,7 @@ from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
+from knox.auth import TokenAuthentication
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import IsAuthenticated
@@ -53,7 +55,7 @@ def _json(body, status: int = 200) -> HttpResponse:
 @extend_schema(exclude=True)  # PS3.18 is the contract; the OpenAPI document covers SpineRead's own API
 class DicomWebView(APIView):
     # Basic first: its challenge makes DRF answer 401 (not 403) to a caller without credentials.
-    authentication_classes = [LockoutAwareBasicAuthentication, SessionAuthentication]
+    authentication_classes = [LockoutAwareBasicAuthentication, SessionAuthentication, TokenAuthentication]
     permission_classes = [IsAuthenticated]
     content_negotiation_class = _AnyAccept
 

@@ -108,6 +108,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
@@ -226,10 +227,19 @@ DICOM_MAX_ZIP_RATIO = env_int("DICOM_MAX_ZIP_RATIO", 100)
 DICOM_ZIP_RATIO_FLOOR_BYTES = env_int("DICOM_ZIP_RATIO_FLOOR_BYTES", 32 * 1024 * 1024)
 DICOM_MAX_ZIP_MEMBERS = env_int("DICOM_MAX_ZIP_MEMBERS", 20000)
 
+# Personal API tokens (spineplatform.tokens): sent as "Bearer", kept as digests, expiring.
+REST_KNOX = {
+    "AUTH_HEADER_PREFIX": "Bearer",
+    "TOKEN_TTL": timedelta(days=env_int("API_TOKEN_DAYS", 30)),
+    "TOKEN_LIMIT_PER_USER": env_int("API_TOKENS_PER_USER", 10),
+    "TOKEN_PREFIX": "sr_",
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
         "spineplatform.lockout.LockoutAwareBasicAuthentication",
+        "knox.auth.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # JSON nested deeper than JSON_MAX_DEPTH is refused before it is parsed (json.loads recurses).

@@ -260,6 +260,11 @@ ROUTES = {
     "ml-predict": (None, {"POST": ml_client}),
     # Any signed-in person, each seeing their own
     "schema": (None, {"GET": authenticated}),
+    # Personal API tokens: made with a password or session; revoking one takes the token itself
+    # (tests/test_api_tokens.py), so with a session or password it is refused for everyone.
+    "api-token-create": (None, {"POST": authenticated}),
+    "api-token-revoke": (None, {"POST": lambda w, r, o: False}),
+    "api-token-revoke-all": (None, {"POST": authenticated}),
     "api-docs": (None, {"GET": authenticated}),
     "home": (None, {"GET": authenticated}),
     "worklist": (None, {"GET": authenticated}),
@@ -554,6 +559,8 @@ def test_access_matrix(client, world, role):
                 else:
                     if role == "anonymous":
                         denied = status in (401, 403) or login_redirect
+                    elif name == "api-token-revoke":  # asks for the token itself, whoever is signed in
+                        denied = status == 401
                     elif role == "ml_client":  # no session: pages send it to the login, the API answers 404
                         denied = login_redirect or status == 404
                     elif name in ("ml-setup", "ml-predict"):  # the ML protocol asks for the ML client's login

@@ -228,3 +228,19 @@ def test_stow_refused_to_readers_and_anonymous(live_server, world, tmp_path):
                               headers={"Content-Type": content_type})
     assert anonymous.status_code == 401
     assert Instance.objects.count() == before and IMPORTED == []
+
+
+def test_a_personal_token_reaches_what_its_owner_reaches(live_server, world):
+    """OHIF's way in: a Bearer token made with the reader's password sees the reader's study and no other."""
+    made = requests.post(live_server.url + "/api/auth/token/", auth=("reader", "pw-reader"), timeout=10)
+    assert made.status_code == 200
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {made.json()['token']}"
+    reader = DICOMwebClient(url=live_server.url + "/dicomweb", session=session)
+    assert [s["0020000D"]["Value"] for s in reader.search_for_studies()] == [[world["mine"].study_instance_uid]]
+    study, series, sop = _uids(_instance(world["other"]))
+    refused = session.get(f"{live_server.url}/dicomweb/studies/{study}/series/{series}/instances/{sop}/metadata",
+                          timeout=10)
+    assert refused.status_code == 404
+    session.headers["Authorization"] = "Bearer sr_" + "0" * 64
+    assert session.get(live_server.url + "/dicomweb/studies", timeout=10).status_code == 401
