@@ -458,3 +458,26 @@ class Upload(models.Model):
 
     def __str__(self):
         return f"upload {self.filename} ({self.received}/{self.size} bytes) to {self.project}"
+
+
+class TaskOutbox(models.Model):
+    """A Celery task recorded in the transaction that called for it and published once that commits
+    (annotation.outbox): a broker that is down when the work is saved delays the task, never loses it or the work.
+    `sent_at` is set once the broker took the message; the relay publishes the rows still without it."""
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    name = models.CharField(max_length=200)
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    # Blank: the router (CELERY_TASK_ROUTES) chooses when the message is published, not when it was recorded.
+    queue = models.CharField(max_length=64, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["sent_at", "id"], name="outbox_unsent")]
+
+    def __str__(self):
+        return f"{self.name}{tuple(self.args)} {'sent' if self.sent_at else 'unsent'}"

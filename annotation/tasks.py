@@ -22,3 +22,12 @@ def uploads_sweep() -> int:
     from annotation.services.uploads import uploads_abandoned_sweep
 
     return uploads_abandoned_sweep(older_than=timezone.now() - timedelta(hours=settings.UPLOAD_ABANDONED_HOURS))
+
+
+@shared_task(name="annotation.outbox_relay")
+def outbox_relay_task() -> dict:
+    """Beat, every 30 s: publishes the outbox rows the broker refused when their work was saved (it was down),
+    and deletes rows sent more than a day ago."""
+    from annotation.outbox import outbox_prune, outbox_relay
+
+    return {"sent": outbox_relay(), "pruned": outbox_prune()}

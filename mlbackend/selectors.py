@@ -1,12 +1,17 @@
 """Reads of the ML backend's records; coordinators' pages and APIs go through these."""
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 
 from annotation.models import Project
+from mlbackend.adapter import file_sha256
 from mlbackend.models import ModelVersion, ProjectModelSettings, TrainingRun
 
 ACTIVE_STATUSES = (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)
@@ -19,14 +24,47 @@ def served_version_for(project: Project) -> ModelVersion | None:
     return rows[0].served_version if rows else None
 
 
+class ModelFileCorrupt(Exception):
+    """A version's weights do not have the checksum it was registered with."""
+
+
 def model_file(version: ModelVersion) -> Path:
-    """Where a registered version's weights lie."""
-    return Path(settings.MEDIA_ROOT) / version.file
+    """A local path of a registered version's weights (what Ultralytics loads).
+
+    On a filesystem storage it is the registry's own file. On object storage it is a copy in
+    ``settings.ML_MODEL_CACHE_DIR`` (keeping the ``.pt`` suffix Ultralytics reads the format from), downloaded
+    once per host (to a temporary name, then renamed, so a reader never
+    sees half a file) and checked against ``version.sha256`` on every call: a copy that does not match is deleted
+    and ModelFileCorrupt raised (the next call downloads it again).
+    """
+    try:
+        return Path(default_storage.path(version.file))
+    except NotImplementedError:  # object storage: no local path
+        pass
+    # Named by checksum too: a stale copy of another file once stored under the same name (a project made
+    # again, a restore) is never taken for this one.
+    stored_name = Path(version.file)
+    cached = Path(settings.ML_MODEL_CACHE_DIR) / stored_name.with_name(
+        f"{stored_name.stem}-{version.sha256[:16]}{stored_name.suffix}")
+    if not cached.exists():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        handle, partial = tempfile.mkstemp(dir=cached.parent, prefix=cached.name, suffix=".partial")
+        try:
+            with default_storage.open(version.file, "rb") as stored, os.fdopen(handle, "wb") as local:
+                shutil.copyfileobj(stored, local, 1 << 20)
+            os.replace(partial, cached)
+        finally:
+            Path(partial).unlink(missing_ok=True)
+    if file_sha256(cached) != version.sha256:
+        cached.unlink(missing_ok=True)
+        raise ModelFileCorrupt(f"{version.file}: the local copy's sha256 is not the registered {version.sha256}; "
+                               "the copy was deleted and is downloaded again on the next use")
+    return cached
 
 
-def models_dir(project: Project) -> Path:
-    """The folder the registry keeps a project's weights in, one file per version."""
-    return Path(settings.MEDIA_ROOT) / "ml" / "models" / project.slug
+def model_storage_name(project: Project, number: int) -> str:
+    """The storage name the registry keeps a project's version `number` under."""
+    return f"ml/models/{project.slug}/v{number}.pt"
 
 
 def model_versions_for(project: Project) -> QuerySet[ModelVersion]:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from django.db import transaction
+from django.db import OperationalError as DatabaseOperationalError
+from kombu.exceptions import OperationalError as KombuOperationalError
 
+from annotation import outbox
 from annotation.models import Project
 from mlbackend import services
 from mlbackend.models import ModelVersion, TrainingRun
@@ -19,28 +21,35 @@ logger = logging.getLogger(__name__)
 
 
 def training_run_enqueue(run: TrainingRun) -> None:
-    """Sends a requested training to its worker queue once the run's row is committed."""
-    run_id, queue = run.pk, run.queue
-    transaction.on_commit(lambda: training_run_task.apply_async(args=[run_id], queue=queue))
+    """Sends a requested training to its worker queue once the run's row is committed (through the outbox: a
+    broker that is down delays it, the relay sends it when it is back)."""
+    outbox.task_send("mlbackend.training_run", args=[run.pk], queue=run.queue or None)
 
 
 def project_model_changed_enqueue(project_id: int) -> None:
     """After a promotion or rollback commits: the project's unread cases are pre-annotated again and reordered."""
-    transaction.on_commit(lambda: project_model_changed_task.delay(project_id))
+    outbox.task_send("mlbackend.project_model_changed", args=[project_id])
 
 
 def after_cases_imported(*, case_ids: list[int]) -> None:
     """settings.SPINEREAD_AFTER_IMPORT: runs once an import commits; pre-annotation goes to a worker."""
     if case_ids:
-        preannotate_cases_task.delay(list(case_ids))
+        outbox.task_send("mlbackend.preannotate_cases", args=[list(case_ids)])
 
 
-@shared_task(name="mlbackend.preannotate_cases")
+# A database or broker that drops out mid-task: retried with backoff. Both are idempotent (a case's model
+# findings are replaced in one transaction, never added to), so a retry or a redelivery after a killed worker
+# (acks_late) redoes the work without doubling it.
+RETRIED = {"autoretry_for": (DatabaseOperationalError, KombuOperationalError), "retry_backoff": 5,
+           "retry_backoff_max": 300, "retry_jitter": True, "max_retries": 8}
+
+
+@shared_task(name="mlbackend.preannotate_cases", **RETRIED)
 def preannotate_cases_task(case_ids: list[int]) -> dict:
     return {str(k): v for k, v in services.cases_preannotate(case_ids=case_ids).items()}
 
 
-@shared_task(name="mlbackend.project_model_changed")
+@shared_task(name="mlbackend.project_model_changed", **RETRIED)
 def project_model_changed_task(project_id: int) -> int:
     return len(services.project_model_changed(project_id=project_id))
 

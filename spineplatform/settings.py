@@ -159,7 +159,10 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.parse(
-        DATABASE_URL or f"sqlite:///{VAR_DIR / 'db.sqlite3'}", conn_max_age=60
+        DATABASE_URL or f"sqlite:///{VAR_DIR / 'db.sqlite3'}", conn_max_age=60,
+        # A kept connection is checked before a request reuses it: after a PostgreSQL restart (or a failover)
+        # the next request reconnects instead of failing on the dead connection.
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
@@ -209,6 +212,33 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
+
+def s3_storage(environ) -> dict | None:
+    """The default storage on an S3-protocol store (AWS S3, MinIO, Ceph) when `environ` names S3_BUCKET, else
+    None. Every stored file (DICOM, model weights, partial uploads) is then an object in that bucket, so web and
+    workers on several hosts share them; without it they lie under MEDIA_ROOT, on one host."""
+    if not environ.get("S3_BUCKET"):
+        return None
+    endpoint = environ.get("S3_ENDPOINT_URL") or None
+    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
+        "bucket_name": environ["S3_BUCKET"], "endpoint_url": endpoint,
+        "access_key": environ.get("S3_ACCESS_KEY_ID") or None,
+        "secret_key": environ.get("S3_SECRET_ACCESS_KEY") or None,
+        "region_name": environ.get("S3_REGION", "us-east-1"), "signature_version": "s3v4",
+        # A host of our own (MinIO, a test server) has no per-bucket DNS names.
+        "addressing_style": "path" if endpoint else None,
+        # As on the filesystem: saving under a taken name picks a free one (ingest and the registry rely on
+        # names never being overwritten silently). The bucket stays private: nothing is served by URL.
+        "file_overwrite": False, "default_acl": None, "querystring_auth": True,
+    }}
+
+
+if s3_storage(os.environ):
+    STORAGES["default"] = s3_storage(os.environ)
+# Model weights kept in object storage are downloaded once per host into this folder (checked against their
+# sha256 on every use); on a filesystem storage the registry's own file is used.
+ML_MODEL_CACHE_DIR = Path(os.environ.get("ML_MODEL_CACHE_DIR", VAR_DIR / "model-cache"))
+
 # DICOM ingest limits; a study is rarely more than a few hundred MB, a single MR slice rarely over 2 MB.
 DICOM_MAX_FILE_BYTES = int(os.environ.get("DICOM_MAX_FILE_BYTES", 64 * 1024 * 1024))
 DICOM_MAX_UPLOAD_BYTES = int(os.environ.get("DICOM_MAX_UPLOAD_BYTES", 1024 * 1024 * 1024))
@@ -250,8 +280,9 @@ REST_FRAMEWORK = {
     ],
     # Generous: a reader's viewer fetches every slice of a series through the API. Counted in the cache.
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        # DRF's AnonRateThrottle and UserRateThrottle, letting requests through while Redis is down.
+        "spineplatform.throttles.AnonThrottle",
+        "spineplatform.throttles.UserThrottle",
     ],
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "DEFAULT_THROTTLE_RATES": {
@@ -267,7 +298,9 @@ JSON_MAX_DEPTH = env_int("JSON_MAX_DEPTH", 64)
 # The cache holds the API throttle counts: per process unless CACHE_URL names a shared Redis.
 CACHE_URL = os.environ.get("CACHE_URL", "")
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    # Short socket timeouts: a Redis host that is gone costs a request a second, not a hang (spineplatform.throttles).
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL,
+                "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1}}
     if CACHE_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "spineread"}
 }
 
@@ -306,7 +339,16 @@ CELERY_TASK_ROUTES = {"mlbackend.training_run": {"queue": ML_TRAIN_QUEUE or "cel
 CELERY_BEAT_SCHEDULE = {
     "mlbackend-retrain-check": {"task": "mlbackend.retrain_check", "schedule": 300.0},
     "annotation-uploads-sweep": {"task": "annotation.uploads_sweep", "schedule": 3600.0},
+    # Tasks whose work was saved while the broker was down (annotation.outbox) are sent once it is back.
+    "annotation-outbox-relay": {"task": "annotation.outbox_relay", "schedule": 30.0},
 }
+# With acks_late (above) Redis redelivers a task its worker has not acknowledged within the visibility timeout,
+# to another worker, even while the first still runs it: the timeout must outlast the longest task (a project's
+# pre-annotation after a promotion; trainings are acknowledged on receipt, see mlbackend.tasks). 12 h default.
+# A worker killed mid-task has its task redelivered after this long (sooner on a clean worker shutdown).
+# A broker host that is gone is given up on after 2 s (the outbox keeps the task), not waited on.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 12 * 3600),
+                                   "socket_connect_timeout": 2}
 # A chunked upload that no chunk has reached for this long is given up and its temporary file deleted.
 UPLOAD_ABANDONED_HOURS = env_int("UPLOAD_ABANDONED_HOURS", 24)
 # Label Studio ML-backend protocol (/ml/*): Label Studio logs in as the project's ML client account (HTTP Basic;

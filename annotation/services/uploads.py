@@ -1,14 +1,15 @@
 """Chunked, resumable uploads: a file arrives in pieces, each at the offset the server holds, and when the last
 piece is in it goes through the per-file ingest (`case_import_each`).
 
-The bytes gather in a temporary file; the functions at the top are the only ones that touch it, so that moving
-it to object storage changes them alone.
+Each chunk is kept as its own object in storage, ``uploads-partial/<upload pk>/<offset>``, and the file is put
+together from them when the last one is in: web processes on several hosts can each take chunks of one upload
+when the storage is shared (object storage). The functions at the top are the only ones that touch them.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import transaction
 
 from annotation.models import Project, Upload
@@ -28,28 +29,52 @@ class UploadConflict(Exception):
         self.received = received
 
 
-# The temporary file ----------------------------------------------------------------------------------------------
+# The stored chunks -----------------------------------------------------------------------------------------------
 
-def _partial_path(upload: Upload) -> Path:
-    return Path(settings.MEDIA_ROOT) / "uploads-partial" / str(upload.pk)
+def _partial_folder(upload: Upload) -> str:
+    return f"uploads-partial/{upload.pk}"
+
+
+def partial_chunks(upload: Upload) -> list[tuple[int, str]]:
+    """(offset, storage name) of every chunk stored for the upload, by offset."""
+    try:
+        _, names = default_storage.listdir(_partial_folder(upload))
+    except FileNotFoundError:  # a filesystem storage before the first chunk
+        return []
+    return sorted((int(name), f"{_partial_folder(upload)}/{name}") for name in names if name.isdigit())
 
 
 def _partial_write_at(upload: Upload, offset: int, chunk: bytes) -> None:
-    """Writes the chunk at `offset` and drops anything after it (bytes of an earlier try that never counted)."""
-    path = _partial_path(upload)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "r+b" if path.exists() else "wb") as partial:
-        partial.seek(offset)
-        partial.write(chunk)
-        partial.truncate()
+    """Stores the chunk at `offset` and drops any at or after it (chunks of an earlier try that never counted)."""
+    for start, name in partial_chunks(upload):
+        if start >= offset:
+            default_storage.delete(name)
+    default_storage.save(f"{_partial_folder(upload)}/{offset}", ContentFile(chunk))
 
 
-def _partial_read(upload: Upload) -> bytes:
-    return _partial_path(upload).read_bytes()
+def _partial_read(upload: Upload) -> bytearray:
+    """The whole file from its chunks; raises ValueError when they do not join into `upload.size` bytes.
+
+    Filled in place, so that a file of up to DICOM_MAX_UPLOAD_BYTES is held once, not twice as a join would."""
+    content, end = bytearray(upload.size), 0
+    for start, name in partial_chunks(upload):
+        if start != end:
+            raise ValueError(f"upload {upload.pk}: the stored chunks have a gap or overlap at byte {end}")
+        with default_storage.open(name, "rb") as handle:
+            piece = handle.read()
+        if end + len(piece) > upload.size:
+            break
+        content[end:end + len(piece)] = piece
+        end += len(piece)
+    if end != upload.size:
+        raise ValueError(f"upload {upload.pk}: the stored chunks do not make its {upload.size} bytes")
+    return content
 
 
 def _partial_delete(upload: Upload) -> None:
-    _partial_path(upload).unlink(missing_ok=True)
+    for _, name in partial_chunks(upload):
+        default_storage.delete(name)
+    default_storage.delete(_partial_folder(upload))  # the emptied folder on a filesystem; nothing on S3
 
 
 # The service -----------------------------------------------------------------------------------------------------
@@ -86,7 +111,7 @@ def upload_receive(*, upload: Upload, start: int, total: int, chunk: bytes, acto
 
 
 def upload_finish(*, upload: Upload, actor) -> Upload:
-    """Ingests the complete file file by file, keeps the per-file results and deletes the temporary file.
+    """Ingests the complete file file by file, keeps the per-file results and deletes the stored chunks.
 
     Until it commits, the upload reads as receiving with every byte in (what a client that lost the last
     answer sees, and waits on); the row lock keeps a second request from ingesting the same file twice.
@@ -119,7 +144,7 @@ def upload_finish(*, upload: Upload, actor) -> Upload:
 
 def uploads_abandoned_sweep(*, older_than) -> int:
     """Gives up uploads still receiving that no chunk has reached since `older_than` (a datetime): marks them
-    failed and deletes their temporary files, so a client that never came back leaves no bytes behind. Returns
+    failed and deletes their stored chunks, so a client that never came back leaves no bytes behind. Returns
     how many."""
     abandoned = list(Upload.objects.filter(status=Upload.Status.RECEIVING, updated_at__lt=older_than))
     for upload in abandoned:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+from django.db import transaction
 
 from annotation import services as annotation_services
 from annotation.models import Case, Instance, Series
@@ -59,9 +60,11 @@ def cases_preannotate(*, case_ids: list[int], reorder: bool = True) -> dict[int,
         findings = [annotation_services.ModelFindingInput(
             disc_level=p.disc_level, finding_type=p.finding_type, value=p.value, score=round(p.score, 4),
             instance_id=p.instance_id, box=p.box) for p in case_findings(schema, images, version.findings_conf)]
-        annotation_services.model_findings_replace(case=case, model_version=version.label, findings=findings)
         parts = informativeness(schema, images)
-        CaseInformativeness.objects.update_or_create(case=case, defaults={"model_version": version.label, **parts})
+        with transaction.atomic():  # a worker killed here leaves the case's old findings and score, or both new
+            annotation_services.model_findings_replace(case=case, model_version=version.label, findings=findings)
+            CaseInformativeness.objects.update_or_create(case=case,
+                                                         defaults={"model_version": version.label, **parts})
         stored[case.pk] = len(findings)
         projects[case.project_id] = case.project
     if reorder:

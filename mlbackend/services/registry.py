@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
-from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Max
 
@@ -16,7 +15,7 @@ from annotation.schema import detector_classes
 from mlbackend.adapter import file_sha256
 from mlbackend.configs import config_load
 from mlbackend.models import ModelVersion, ProjectModelSettings
-from mlbackend.selectors import models_dir
+from mlbackend.selectors import model_storage_name
 from mlbackend.services.model_settings import project_model_settings
 
 PROMOTION_METRIC = "map50_95"
@@ -42,19 +41,20 @@ def model_version_register(*, project: Project, weights: Path, config_name: str,
                            training_case_ids=(), validation_case_ids=(), heldout_case_ids=(), device: str = "",
                            train_seconds: float = 0.0, epochs: int = 0, imgsz: int = 0,
                            decision: str | None = None, actor=None) -> ModelVersion:
-    """Copies the weights into the registry and records the version; serves it when `promote`. One
-    transaction: either the row, the file and the served pointer all change, or (on error) none does. A caller
-    that promotes has the project's unread cases pre-annotated again once this commits."""
+    """Copies the weights into storage (``ml/models/<slug>/v<N>.pt``) and records the version; serves it when
+    `promote`. One transaction: either the row and the served pointer both change, or (on error) neither does.
+    A caller that promotes has the project's unread cases pre-annotated again once this commits."""
     model_settings = project_model_settings(project, lock=True)
     number = (ModelVersion.objects.filter(project=project).aggregate(n=Max("version"))["n"] or 0) + 1
-    target_dir = models_dir(project)
-    target_dir.mkdir(parents=True, exist_ok=True)
-    target = target_dir / f"v{number}.pt"
-    partial = target.with_suffix(".pt.partial")
-    shutil.copyfile(weights, partial)
-    # Should the transaction roll back, the file stays as an orphan under a number the next version reuses
-    # (and overwrites): nothing ever points at it.
-    os.replace(partial, target)
+    name = model_storage_name(project, number)
+    # Should a transaction roll back after the save, the file stays as an orphan under a number the next version
+    # reuses: nothing points at it, so it is deleted here rather than left to push the new file to another name
+    # (a file some row still names, restored from a backup say, is kept: the save then picks a free name). The
+    # row is made only after the save returns, so no row ever names half a file.
+    if default_storage.exists(name) and not ModelVersion.objects.filter(file=name).exists():
+        default_storage.delete(name)
+    with open(weights, "rb") as source:
+        stored_name = default_storage.save(name, File(source, name=Path(weights).name))
     try:
         config = config_load(config_name).as_dict()
     except ValueError:
@@ -64,8 +64,8 @@ def model_version_register(*, project: Project, weights: Path, config_name: str,
         class_names=list(class_names), training_case_ids=list(training_case_ids),
         validation_case_ids=list(validation_case_ids), heldout_case_ids=list(heldout_case_ids), metrics=metrics,
         gate=gate, decision=decision or (ModelVersion.Decision.PROMOTED if promote else ModelVersion.Decision.REJECTED),
-        file=str(target.relative_to(settings.MEDIA_ROOT)), sha256=file_sha256(target),
-        size_bytes=target.stat().st_size, device=device, train_seconds=train_seconds, epochs=epochs, imgsz=imgsz,
+        file=stored_name, sha256=file_sha256(weights),
+        size_bytes=Path(weights).stat().st_size, device=device, train_seconds=train_seconds, epochs=epochs, imgsz=imgsz,
     )
     annotation_services.audit_log(actor=actor, action="model_version_register", target=version,
                                   payload={"version": number, "decision": version.decision, "gate": gate})

@@ -2,9 +2,9 @@
 file ingested file by file (stored, duplicate, refused with the reason), and nobody else's upload reachable."""
 import io
 import zipfile
-from pathlib import Path
 
 import pytest
+from django.core.files.storage import default_storage
 
 from annotation import api_upload
 from annotation.models import AuditEvent, Case, Instance, Role, Upload
@@ -56,9 +56,19 @@ def send(client, project, content: bytes, filename="study.zip"):
     return response
 
 
-def partial_files(media_root) -> list[Path]:
-    folder = Path(media_root) / "uploads-partial"
-    return sorted(folder.iterdir()) if folder.exists() else []
+def partial_uploads() -> dict[str, bytes]:
+    """What storage holds of unfinished uploads: each upload's folder of chunks (by upload id), the chunks joined
+    in offset order. An emptied folder left behind counts too."""
+    try:
+        folders, _ = default_storage.listdir("uploads-partial")
+    except FileNotFoundError:
+        return {}
+    held = {}
+    for folder in sorted(folders):
+        _, names = default_storage.listdir(f"uploads-partial/{folder}")
+        held[folder] = b"".join(default_storage.open(f"uploads-partial/{folder}/{name}").read()
+                                for name in sorted(names, key=int))
+    return held
 
 
 def counts():
@@ -76,7 +86,7 @@ def test_a_phantom_zip_sent_in_chunks_is_stored_with_one_result_per_file(client,
 
     first = put_chunk(client, url, content, 0)
     assert first.status_code == 200 and first.json()["received"] == CHUNK and first.json()["status"] == "receiving"
-    assert len(partial_files(media_root)) == 1
+    assert len(partial_uploads()) == 1
     for offset in range(CHUNK, len(content), CHUNK):
         last = put_chunk(client, url, content, offset)
         assert last.status_code == 200, last.content
@@ -93,7 +103,7 @@ def test_a_phantom_zip_sent_in_chunks_is_stored_with_one_result_per_file(client,
     assert {by_file[name]["case_id"] for name in phantom_files} == {case.pk}
     assert Instance.objects.count() == len(phantom_files)
     assert Upload.objects.get().results == body["results"]
-    assert partial_files(media_root) == []  # the temporary file is gone
+    assert partial_uploads() == {}  # the temporary file is gone
     assert client.get(url).json()["results"] == body["results"]  # and the results stay readable
     audit = AuditEvent.objects.get(action="upload_finish")
     assert audit.payload["counts"] == {"stored": len(phantom_files), "duplicate": 0, "refused": 2}
@@ -147,7 +157,7 @@ def test_a_single_file_that_is_not_dicom_is_refused_and_the_upload_failed(client
     assert [(e["file"], e["result"]) for e in body["results"]] == [("notes.txt", "refused")]
     assert body["results"][0]["reason"]
     assert (Case.objects.count(), Instance.objects.count()) == (0, 0)
-    assert partial_files(media_root) == []
+    assert partial_uploads() == {}
 
 
 def test_a_corrupt_zip_is_refused_as_one_file_and_nothing_is_stored(client, coordinator, project, phantom_files):
@@ -175,7 +185,7 @@ def test_bad_chunks_are_refused_in_words_and_change_nothing(client, coordinator,
     client.force_login(coordinator)
     url = start(client, project.slug, "study.zip", len(content)).json()["url"]
     assert put_chunk(client, url, content, 0).status_code == 200
-    written = partial_files(media_root)[0].read_bytes()
+    written = partial_uploads()
 
     no_range = client.put(url, data=content[CHUNK:2 * CHUNK], content_type="application/octet-stream")
     short_body = client.put(url, data=b"xy", content_type="application/octet-stream",
@@ -189,7 +199,7 @@ def test_bad_chunks_are_refused_in_words_and_change_nothing(client, coordinator,
     assert "Content-Range" in no_range.json()["detail"]
     assert "at most 1000 bytes" in too_big.json()["detail"]
     assert Upload.objects.get().received == CHUNK
-    assert partial_files(media_root)[0].read_bytes() == written
+    assert partial_uploads() == written
 
 
 @pytest.mark.parametrize("who", ["reader", "other_project_coordinator", "fellow_coordinator"])
@@ -220,7 +230,7 @@ def test_someone_elses_upload_answers_404_and_nothing_is_stored(client, coordina
     assert answers[:2] == [404, 404] and answers[2] == expected_start and set(answers[3:]) <= {404}
     assert Upload.objects.filter(user=coordinator).get().received == CHUNK
     assert counts()[1:] == before[1:] and Upload.objects.count() == before[0] + (expected_start == 201)
-    assert len(partial_files(media_root)) == 1
+    assert len(partial_uploads()) == 1
 
 
 def test_the_upload_page_carries_its_endpoints_and_chunk_size_and_is_for_coordinators_only(client, coordinator,
@@ -258,12 +268,12 @@ def test_an_abandoned_upload_is_given_up_and_its_bytes_deleted(client, coordinat
     fresh_url = start(client, project.slug, "fresh.zip", len(content)).json()["url"]
     assert put_chunk(client, fresh_url, content, 0).status_code == 200
     Upload.objects.filter(filename="stale.zip").update(updated_at=timezone.now() - timedelta(hours=25))
-    assert len(partial_files(media_root)) == 2
+    assert len(partial_uploads()) == 2
 
     assert uploads_sweep() == 1  # what celery beat runs hourly
     stale, fresh = Upload.objects.get(filename="stale.zip"), Upload.objects.get(filename="fresh.zip")
     assert stale.status == Upload.Status.FAILED and "abandoned" in stale.results[0]["reason"]
     assert fresh.status == Upload.Status.RECEIVING
-    assert [p.name for p in partial_files(media_root)] == [str(fresh.pk)]
+    assert list(partial_uploads()) == [str(fresh.pk)]
     assert put_chunk(client, stale_url, content, CHUNK).status_code == 409  # nothing more is taken
     assert not Instance.objects.exists()

@@ -163,17 +163,10 @@ def sent_tasks(monkeypatch):
     """What the entry points send to Celery, recorded instead of sent: [(task, args, queue)]. Sends wait for the
     commit, so a test sees them inside django_capture_on_commit_callbacks(execute=True)."""
     sent = []
-
-    class Recorder:
-        def __init__(self, name):
-            self.name = name
-
-        def delay(self, *args):
-            sent.append((self.name, list(args), None))
-
-        def apply_async(self, args, queue=None):
-            sent.append((self.name, list(args), queue))
-
-    for name in ("training_run_task", "project_model_changed_task"):
-        monkeypatch.setattr(f"mlbackend.tasks.{name}", Recorder(name))
+    # Every send goes through the outbox (annotation.outbox); its publishing step is what is replaced here.
+    short = {"mlbackend.training_run": "training_run_task",
+             "mlbackend.project_model_changed": "project_model_changed_task",
+             "mlbackend.preannotate_cases": "preannotate_cases_task"}
+    monkeypatch.setattr("annotation.outbox._publish", lambda row: sent.append(
+        (short.get(row.name, row.name), list(row.args), row.queue or None)))
     return sent

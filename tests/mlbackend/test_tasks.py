@@ -7,7 +7,7 @@ import pytest
 import mlbackend
 from mlbackend import services, tasks
 from mlbackend.models import ModelVersion, TrainingRun
-from mlbackend.tasks import training_run_task  # the task itself: sent_tasks replaces the module's name
+from mlbackend.tasks import training_run_task
 
 SERVICES = Path(mlbackend.__file__).resolve().parent / "services"
 
@@ -78,9 +78,9 @@ def test_a_rollback_through_the_api_pre_annotates_again_once(client, coordinator
     assert services.project_model_settings(ml_project).served_version == first
 
 
-def test_after_cases_imported_sends_the_cases_to_pre_annotation(monkeypatch):
-    sent = []
-    monkeypatch.setattr(tasks.preannotate_cases_task, "delay", lambda case_ids: sent.append(case_ids))
-    tasks.after_cases_imported(case_ids=[])
-    tasks.after_cases_imported(case_ids=(3, 4))
-    assert sent == [[3, 4]]
+@pytest.mark.django_db
+def test_after_cases_imported_sends_the_cases_to_pre_annotation(sent_tasks, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.after_cases_imported(case_ids=[])
+        tasks.after_cases_imported(case_ids=(3, 4))
+    assert sent_tasks == [("preannotate_cases_task", [[3, 4]], None)]
