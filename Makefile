@@ -3,8 +3,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-# The stamp names the requirements' checksum, so an edited requirements.txt reinstalls.
-STAMP  := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
+# The stamp names the requirements' checksum, so an edited requirements*.txt reinstalls.
+STAMP  := $(VENV)/.installed-$(shell cat requirements*.txt | cksum | cut -d' ' -f1)
 
 .PHONY: install demo test test-fast bench clean chromium
 
@@ -25,7 +25,7 @@ $(VENDOR): package.json
 	   node_modules/hammerjs/hammer.min.js frontend/static/vendor/
 	touch $@
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt requirements-web.txt requirements-worker.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch first, pinned: it lies on local disk; an unpinned torch would download a multi-GB build.
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
