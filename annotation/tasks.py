@@ -31,3 +31,25 @@ def outbox_relay_task() -> dict:
     from annotation.outbox import outbox_prune, outbox_relay
 
     return {"sent": outbox_relay(), "pruned": outbox_prune()}
+
+
+@shared_task(name="annotation.ingest_batch", bind=True, max_retries=3)
+def ingest_batch(self, *, project_id: int, root: str, paths: list[str], actor_id: int | None = None,
+                 site_code: str = "") -> dict:
+    """One batch of a backlog import (annotation.services.backlog). Safe to run twice or in several workers at
+    once: a file already held is a duplicate. A database error (a dropped connection, a deadlock) retries the
+    whole batch, whose transaction rolled back."""
+    from django.contrib.auth import get_user_model
+    from django.db import OperationalError
+
+    from annotation.models import Project
+    from annotation.services.backlog import backlog_batch_ingest
+
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        return {"stored": 0, "duplicate": 0, "refused": len(paths), "case_ids": [], "error": "project deleted"}
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    try:
+        return backlog_batch_ingest(project=project, root=root, paths=paths, actor=actor, site_code=site_code)
+    except OperationalError as error:
+        raise self.retry(exc=error, countdown=5)

@@ -1,23 +1,40 @@
-"""Ingest throughput against bare pydicom.dcmread of the same files, in one run.
+"""Ingest throughput: per file against bare pydicom.dcmread of the same files, and a backlog worked off by 1 and 2
+real Celery workers. Last line: one JSON object.
 
-Imports N phantom instances through the real ingest service (check, de-identify, store, rows) into a fresh
-project of the configured database, and reads the same files with bare `pydicom.dcmread`. Rounds alternate so
-that both see the same machine noise; the medians are compared. Last line: one JSON object.
+Needs PostgreSQL and Redis (DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY, DEID_SALT); workers get the same
+environment. Makes `--studies` studies from a few phantom studies (new UIDs and patient for each copy), then
 
-    .venv/bin/python bench/ingest.py [--instances 200] [--rounds 3]
+- dcmread: bare `pydicom.dcmread` of every file, in this process (median of `--rounds`);
+- service: the backlog batch ingest (`backlog_batch_ingest`: read, check, de-identify, write, rows) of the
+  first `--service-files` files in this process, rounds alternating with dcmread of the same files, so that
+  both see the same machine noise;
+- workers: for 1 and 2 worker processes (solo pool, own queue), the wall time from `import_backlog`'s enqueue
+  to the last instance stored, into a fresh project each.
+
+ratio_to_dcmread is one worker's seconds per file over dcmread's; service_ratio_to_dcmread the same without
+Celery. speedup_2 = per_s_2 / per_s_1 (at best about the number of free cores: PostgreSQL and Redis share them).
+
+    .venv/bin/python bench/ingest.py [--studies 60] [--batch-files 50] [--rounds 3]
+    .venv/bin/python bench/ingest.py --studies 1000        # the 1,000-study backlog
 """
 import argparse
 import json
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spineplatform.settings")
+# Pre-annotation after each batch would load a model in the workers: not what is measured here.
+os.environ["SPINEREAD_AFTER_IMPORT"] = ""
+QUEUE = f"bench-ingest-{os.getpid()}"
 
 import django  # noqa: E402
 
@@ -27,62 +44,162 @@ import pydicom  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
+from pydicom.uid import generate_uid  # noqa: E402
 
-from annotation import deid, services  # noqa: E402
-from annotation.models import Project  # noqa: E402
+from annotation import services  # noqa: E402
+from annotation.models import Instance, Project  # noqa: E402
+from annotation.services.backlog import backlog_batch_ingest, backlog_enqueue  # noqa: E402
 from fixtures.phantoms import generate_phantoms  # noqa: E402
+from spineplatform.celery import app  # noqa: E402
+
+BASE_STUDIES = 4  # distinct phantom studies; the rest are copies of them with new UIDs
+
+
+def make_backlog(out: Path, studies: int, *, first: int = 0) -> list[Path]:
+    """`studies` folders of DICOM files; copy k of a phantom study gets its own UIDs and patient."""
+    base = out.parent / "phantoms"
+    if not base.exists():
+        generate_phantoms(n_cases=BASE_STUDIES, out_dir=base, seed=1)
+    sources = sorted(p for p in base.iterdir() if p.is_dir())
+    for index in range(first, first + studies):
+        source = sources[index % len(sources)]
+        target = out / f"study{index:05d}"
+        target.mkdir(parents=True)
+        for path in sorted(source.glob("*.dcm")):
+            ds = pydicom.dcmread(path)
+            for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
+                setattr(ds, keyword, generate_uid(entropy_srcs=[str(getattr(ds, keyword)), str(index)]))
+            ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+            ds.PatientID = f"BENCH{index:05d}"
+            ds.save_as(target / path.name, enforce_file_format=True)
+    return sorted(out.rglob("*.dcm"))
+
+
+def dcmread_seconds(files: list[Path]) -> float:
+    started = time.perf_counter()
+    for path in files:
+        pydicom.dcmread(path)
+    return time.perf_counter() - started
+
+
+def service_rounds(root: Path, files: list[Path], rounds: int) -> tuple[float, float]:
+    """(median ingest s, median dcmread s) for `files`, in this process, rounds alternating."""
+    paths = [p.relative_to(root).as_posix() for p in files]
+    ingest_times, read_times = [], []
+    for _ in range(rounds):
+        read_times.append(dcmread_seconds(files))
+        project = services.project_create(slug=f"bench-{uuid.uuid4().hex[:8]}", name="bench")
+        started = time.perf_counter()
+        summary = backlog_batch_ingest(project=project, root=root, paths=paths)
+        ingest_times.append(time.perf_counter() - started)
+        assert summary["stored"] == len(files), summary
+        project.delete()
+    return statistics.median(ingest_times), statistics.median(read_times)
+
+
+def workers_started(count: int, media: Path) -> list[subprocess.Popen]:
+    env = dict(os.environ, MEDIA_ROOT=str(media))
+    workers = [subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "spineplatform", "worker", "--pool=solo", "--concurrency=1",
+         "--loglevel=WARNING", "-Q", QUEUE, "-n", f"{QUEUE}-{index}@%h"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(f"/tmp/ingest/w{index}.log", "w")) for index in range(count)]
+    deadline = time.monotonic() + 120
+    while sum(name.startswith(QUEUE) for reply in app.control.ping(timeout=1.0) for name in reply) < count:
+        if time.monotonic() > deadline or any(w.poll() is not None for w in workers):
+            workers_stopped(workers)
+            raise SystemExit(f"{count} worker(s) did not start")
+    return workers
+
+
+def workers_stopped(workers: list[subprocess.Popen]) -> None:
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
+def backlog_stored(project, root: Path, n_files: int, batch_files: int, workers) -> None:
+    backlog_enqueue(project=project, root=root, batch_files=batch_files, queue=QUEUE)
+    stored = Instance.objects.filter(series__case__project=project)
+    while stored.count() < n_files:
+        if any(w.poll() is not None for w in workers):
+            raise SystemExit("a worker died")
+        time.sleep(0.1)
+
+
+def backlog_seconds(root: Path, n_files: int, n_workers: int, media: Path, batch_files: int,
+                    warmup: tuple[Path, int]) -> float:
+    """Wall time for `n_workers` to store the whole backlog, from the enqueue on, after a warm-up backlog of one
+    file a worker (a worker's first task pays for imports and connections; a real backlog amortises that)."""
+    workers = workers_started(n_workers, media)
+    scratch = services.project_create(slug=f"bench-{uuid.uuid4().hex[:8]}", name="warm-up")
+    project = services.project_create(slug=f"bench-{uuid.uuid4().hex[:8]}", name="bench")
+    try:
+        backlog_stored(scratch, warmup[0], warmup[1], 1, workers)
+        started = time.perf_counter()
+        backlog_stored(project, root, n_files, batch_files, workers)
+        return time.perf_counter() - started
+    finally:
+        workers_stopped(workers)
+        scratch.delete()
+        project.delete()
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--instances", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--studies", type=int, default=60, help="studies in the backlog (~17 images each)")
+    parser.add_argument("--batch-files", type=int, default=50, help="files per task")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the in-process comparison")
+    parser.add_argument("--service-files", type=int, default=200, help="files in the in-process comparison")
+    parser.add_argument("--workers", default="1,2", help="worker counts to run, comma-separated")
     args = parser.parse_args()
+    if connection.vendor != "postgresql" or settings.CELERY_TASK_ALWAYS_EAGER:
+        raise SystemExit("needs DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL (Redis): real workers")
     call_command("migrate", verbosity=0)
+    counts = [int(n) for n in args.workers.split(",")]
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         settings.MEDIA_ROOT = tmp / "media"
-        n_cases = args.instances // 9 + 1  # at least 14 images a case, so this is always enough
-        generate_phantoms(n_cases=n_cases, out_dir=tmp / "phantoms", seed=1)
-        files = sorted((tmp / "phantoms").glob("*/*.dcm"))[: args.instances]
-        assert len(files) == args.instances, f"only {len(files)} phantom files"
-        contents = [(str(f), f.read_bytes(), False) for f in files]
+        root = tmp / "backlog"
+        files = make_backlog(root, args.studies)
+        warmup = tmp / "warm-up"
+        # one single-file batch a worker: each worker takes one (prefetch 1), so each pays its first-task costs
+        warmup_files = [make_backlog(warmup, 1, first=args.studies + i)[0] for i in range(max(counts))]
+        for path in sorted(warmup.rglob("*.dcm")):
+            if path not in warmup_files:
+                path.unlink()
+        read_s = statistics.median(dcmread_seconds(files) for _ in range(args.rounds))
+        service_s, service_read_s = service_rounds(root, files[: args.service_files], args.rounds)
+        per_s = {}
+        for n_workers in counts:
+            seconds = backlog_seconds(root, len(files), n_workers, tmp / f"media-{n_workers}", args.batch_files,
+                                      (warmup, len(warmup_files)))
+            per_s[n_workers] = len(files) / seconds
+            print(f"{n_workers} worker(s): {len(files)} files in {seconds:.1f} s, {per_s[n_workers]:.1f}/s",
+                  file=sys.stderr)
+        shutil.rmtree(root)
 
-        read_times, ingest_times, deid_times = [], [], []
-        for round_number in range(args.rounds):
-            started = time.perf_counter()
-            for f in files:
-                pydicom.dcmread(f)
-            read_times.append(time.perf_counter() - started)
-            # The de-identification walk alone, on datasets read outside the clock.
-            datasets = [pydicom.dcmread(f) for f in files]
-            started = time.perf_counter()
-            for ds in datasets:
-                deid.deidentify(ds, salt="bench", patient_key="0" * 32, series_description="T2 sagittal")
-            deid_times.append(time.perf_counter() - started)
-
-            project = services.project_create(slug=f"bench-{uuid.uuid4().hex[:8]}", name="bench")
-            started = time.perf_counter()
-            result = services.case_import(project=project, sources=iter(contents))
-            ingest_times.append(time.perf_counter() - started)
-            assert result.instances_created == args.instances
-            project.delete()
-
-    read_s, ingest_s = statistics.median(read_times), statistics.median(ingest_times)
-    print(f"dcmread {read_s * 1000 / args.instances:.2f} ms/instance; "
-          f"ingest {ingest_s * 1000 / args.instances:.2f} ms/instance on {connection.vendor}", file=sys.stderr)
-    print(json.dumps({
-        "instances": args.instances,
-        "per_s": round(args.instances / ingest_s, 1),
-        "dcmread_per_s": round(args.instances / read_s, 1),
-        "ratio_to_dcmread": round(ingest_s / read_s, 2),
-        "ingest_ms": round(ingest_s * 1000 / args.instances, 2),
-        "dcmread_ms": round(read_s * 1000 / args.instances, 2),
-        "deidentify_ms": round(statistics.median(deid_times) * 1000 / args.instances, 2),
-        "database": connection.vendor,
-        "rounds": args.rounds,
-    }))
+    dcmread_ms = read_s * 1000 / len(files)
+    result = {
+        "bench": "ingest",
+        "studies": args.studies,
+        "files": len(files),
+        "batch_files": args.batch_files,
+        "dcmread_ms": round(dcmread_ms, 3),
+        "service_ms": round(service_s * 1000 / min(len(files), args.service_files), 3),
+        "service_ratio_to_dcmread": round(service_s / service_read_s, 2),
+    }
+    if 1 in per_s:
+        result["ratio_to_dcmread"] = round(1000 / per_s[1] / dcmread_ms, 2)
+    result.update({f"per_s_{n}": round(v, 1) for n, v in per_s.items()})
+    if 1 in per_s and 2 in per_s:
+        result["speedup_2"] = round(per_s[2] / per_s[1], 2)
+    result.update({"database": connection.vendor, "cpus": os.cpu_count()})
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """HTTP: the Label Studio ML-backend protocol (/ml/*) and the platform's own registry/training API (api/ml/*).
 
 Label Studio calls without CSRF tokens or trailing slashes and with short time limits: /ml/health and
-/ml/setup never load a model.
+/ml/setup never load a model; /ml/predict does, on a worker when a broker is configured (503 with Retry-After
+when none answers in time), in process otherwise.
 
 Who may call what: /ml/health is public. /ml/setup and /ml/predict need the project's ML client account
 (``manage.py ml_client``), as HTTP Basic (what Label Studio sends: its ML connection's basic_auth_user and
@@ -106,7 +107,10 @@ def protocol_view(view=None, *, ml_client: bool = True):
             try:
                 return view(request, *args, **kwargs)
             except label_studio.ProtocolError as error:
-                return JsonResponse({"error": str(error)}, status=error.status_code)
+                response = JsonResponse({"error": str(error)}, status=error.status_code)
+                if error.retry_after is not None:
+                    response["Retry-After"] = str(error.retry_after)
+                return response
 
         wrapped.__name__ = view.__name__
         return wrapped
@@ -135,9 +139,10 @@ def ml_setup(request, client: MlClient):
 @require_POST
 def ml_predict(request, client: MlClient):
     body = _json_body(request)
-    results = label_studio.predict(project=client.project, tasks=body.get("tasks"),
-                                   ls_project=str(body.get("project") or ""), label_config=body.get("label_config"),
-                                   actor=client.user)
+    # On a worker when a broker is configured: the web process never loads a model.
+    results = tasks.predict_on_worker(project=client.project, tasks=body.get("tasks"),
+                                      ls_project=str(body.get("project") or ""),
+                                      label_config=body.get("label_config"), actor=client.user)
     return JsonResponse({"results": results})
 
 

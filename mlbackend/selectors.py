@@ -33,9 +33,9 @@ def model_file(version: ModelVersion) -> Path:
 
     On a filesystem storage it is the registry's own file. On object storage it is a copy in
     ``settings.ML_MODEL_CACHE_DIR`` (keeping the ``.pt`` suffix Ultralytics reads the format from), downloaded
-    once per host (to a temporary name, then renamed, so a reader never
-    sees half a file) and checked against ``version.sha256`` on every call: a copy that does not match is deleted
-    and ModelFileCorrupt raised (the next call downloads it again).
+    once per host and checked against ``version.sha256`` on every call. A copy that does not match (a damaged
+    disk, a copy edited by hand) is deleted and downloaded again; ModelFileCorrupt is raised only when the
+    stored file itself does not match, and then no local copy is left behind.
     """
     try:
         return Path(default_storage.path(version.file))
@@ -46,20 +46,27 @@ def model_file(version: ModelVersion) -> Path:
     stored_name = Path(version.file)
     cached = Path(settings.ML_MODEL_CACHE_DIR) / stored_name.with_name(
         f"{stored_name.stem}-{version.sha256[:16]}{stored_name.suffix}")
-    if not cached.exists():
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        handle, partial = tempfile.mkstemp(dir=cached.parent, prefix=cached.name, suffix=".partial")
-        try:
-            with default_storage.open(version.file, "rb") as stored, os.fdopen(handle, "wb") as local:
-                shutil.copyfileobj(stored, local, 1 << 20)
-            os.replace(partial, cached)
-        finally:
-            Path(partial).unlink(missing_ok=True)
+    if cached.exists() and file_sha256(cached) == version.sha256:
+        return cached
+    cached.unlink(missing_ok=True)
+    _download(version.file, cached)
     if file_sha256(cached) != version.sha256:
         cached.unlink(missing_ok=True)
-        raise ModelFileCorrupt(f"{version.file}: the local copy's sha256 is not the registered {version.sha256}; "
-                               "the copy was deleted and is downloaded again on the next use")
+        raise ModelFileCorrupt(f"{version.file}: the stored file's sha256 is not the registered {version.sha256}")
     return cached
+
+
+def _download(name: str, target: Path) -> None:
+    """Copies a stored file to `target` under a temporary name, then renames it: another process on this host
+    never loads half a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, partial = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".partial")
+    try:
+        with default_storage.open(name, "rb") as stored, os.fdopen(handle, "wb") as local:
+            shutil.copyfileobj(stored, local, 1 << 20)
+        os.replace(partial, target)
+    finally:
+        Path(partial).unlink(missing_ok=True)
 
 
 def model_storage_name(project: Project, number: int) -> str:

@@ -230,6 +230,9 @@ def s3_storage(environ) -> dict | None:
         # As on the filesystem: saving under a taken name picks a free one (ingest and the registry rely on
         # names never being overwritten silently). The bucket stays private: nothing is served by URL.
         "file_overwrite": False, "default_acl": None, "querystring_auth": True,
+        # An object opened for reading is held in memory up to this size, then in a temporary file: model
+        # weights and whole uploads may be far larger than a DICOM slice (the default 0 never spills).
+        "max_memory_size": 16 * 1024 * 1024,
     }}
 
 
@@ -332,10 +335,15 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-# Training goes to the `gpu` queue (workers on GPU machines: `-Q gpu`) when ML_TRAIN_QUEUE says so or this host
-# sees CUDA; otherwise to the default queue. Per-project schedules are PeriodicTask rows (django-celery-beat).
+# Model work (pre-annotation, /ml/predict, training) goes to the `gpu` queue while a worker started with `-Q gpu`
+# announces itself, else to the default `celery` queue (mlbackend.routing). ML_QUEUE fixes the queue of all model
+# work, ML_TRAIN_QUEUE that of training. Per-project schedules are PeriodicTask rows (django-celery-beat).
+ML_QUEUE = os.environ.get("ML_QUEUE", "")
 ML_TRAIN_QUEUE = os.environ.get("ML_TRAIN_QUEUE", "")
-CELERY_TASK_ROUTES = {"mlbackend.training_run": {"queue": ML_TRAIN_QUEUE or "celery"}}
+CELERY_TASK_ROUTES = ("mlbackend.routing.route_task",)
+# With a broker, /ml/predict runs on a worker and waits this long for it (Label Studio waits 100 s by default);
+# then it answers 503 with Retry-After, and the prediction, expired, is dropped by the worker that finds it.
+ML_PREDICT_TIMEOUT = env_int("ML_PREDICT_TIMEOUT", 30)
 CELERY_BEAT_SCHEDULE = {
     "mlbackend-retrain-check": {"task": "mlbackend.retrain_check", "schedule": 300.0},
     "annotation-uploads-sweep": {"task": "annotation.uploads_sweep", "schedule": 3600.0},

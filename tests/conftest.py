@@ -41,6 +41,18 @@ def deid_audit_after_imports(request, media_root):
         assert report.clean, "\n".join(str(v) for v in report.violations[:20])
 
 
+@pytest.fixture(autouse=True)
+def no_gpu_worker_left_announced():
+    """A GPU-queue worker an earlier test killed stays announced for a minute and a half (mlbackend.routing):
+    each test starts with none, and those that want one start it."""
+    from mlbackend import routing
+
+    try:
+        routing.gpu_workers_forget()
+    except Exception:  # no Redis behind the broker URL (tests that stop it): nothing announced either
+        pass
+
+
 def make_user(username: str, role: str | None, *, project=None, **profile):
     """A user with a platform role; with `project`, also that role on the project (who may be given its work)."""
     user = get_user_model().objects.create_user(username=username, password="pw-" + username)

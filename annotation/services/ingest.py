@@ -37,6 +37,8 @@ class ImportResult:
     instances_created: int = 0
     instances_existing: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    # SOP Instance UIDs another worker stored while this import ran (counted in instances_existing)
+    stored_elsewhere: set[str] = field(default_factory=set)
 
     def as_dict(self) -> dict:
         return {
@@ -200,6 +202,7 @@ def case_import_each(
     result = ImportResult()
     if parsed:
         _store_and_audit(project=project, parsed=parsed, result=result, actor=actor, after_import=after_import)
+        held |= result.stored_elsewhere
     case_by_study = dict(Case.objects.filter(project=project, study_instance_uid__in={
         p.study_instance_uid for p in parsed}).values_list("study_instance_uid", "pk"))
     entries = []
@@ -217,6 +220,15 @@ def case_import_each(
 def _store(
     *, project: Project, parsed: list[ParsedInstance], result: ImportResult, saved_files: list[str]
 ) -> list[Case]:
+    """Writes the files and rows of one batch, inside the caller's transaction; safe to run in several workers
+    at once on files of the same study.
+
+    Cases and series are get_or_create'd on their unique constraints (a worker that loses the race to insert
+    one waits for the winner's commit and then reads its row), in study and series UID order, so that two
+    batches holding several of the same studies take their locks in the same order and cannot deadlock.
+    Instances go in with one bulk insert that skips conflicts on (series, SOP Instance UID): a file another
+    worker stored meanwhile counts as existing, and the copy written here is deleted.
+    """
     existing = set(
         Instance.objects.filter(
             series__case__project=project, sop_instance_uid__in=[p.sop_instance_uid for p in parsed]
@@ -224,8 +236,7 @@ def _store(
     )
     cases: dict[str, Case] = {}
     series_by_uid: dict[tuple[str, str], Series] = {}
-    new_instances: list[Instance] = []
-    for item in parsed:
+    for item in sorted(parsed, key=lambda p: (p.study_instance_uid, p.series_instance_uid)):
         case = cases.get(item.study_instance_uid)
         if case is None:
             case, _ = Case.objects.get_or_create(
@@ -239,14 +250,16 @@ def _store(
                 },
             )
             cases[item.study_instance_uid] = case
-            result.case_ids.append(case.pk)
         key = (item.study_instance_uid, item.series_instance_uid)
-        series = series_by_uid.get(key)
-        if series is None:
-            series, _ = Series.objects.get_or_create(
+        if key not in series_by_uid:
+            series_by_uid[key], _ = Series.objects.get_or_create(
                 case=case, series_instance_uid=item.series_instance_uid, defaults=item.series
             )
-            series_by_uid[key] = series
+    new_instances: list[Instance] = []
+    for item in parsed:
+        case = cases[item.study_instance_uid]
+        if case.pk not in result.case_ids:
+            result.case_ids.append(case.pk)  # in upload order
         if item.sop_instance_uid in existing:
             result.instances_existing += 1
             continue
@@ -256,7 +269,7 @@ def _store(
         saved_files.append(stored_name)
         new_instances.append(
             Instance(
-                series=series,
+                series=series_by_uid[(item.study_instance_uid, item.series_instance_uid)],
                 sop_instance_uid=item.sop_instance_uid,
                 file=stored_name,
                 sha256=hashlib.sha256(item.content).hexdigest(),
@@ -265,10 +278,28 @@ def _store(
                 **item.instance,
             )
         )
-    Instance.objects.bulk_create(new_instances)
-    result.instances_created = len(new_instances)
+    new_instances.sort(key=lambda i: (i.series.pk, i.sop_instance_uid))  # one lock order for every worker
+    Instance.objects.bulk_create(new_instances, ignore_conflicts=True)
+    raced = _stored_elsewhere(new_instances)
+    for instance in raced:
+        default_storage.delete(instance.file.name)
+        saved_files.remove(instance.file.name)
+        result.stored_elsewhere.add(instance.sop_instance_uid)
+    result.instances_created = len(new_instances) - len(raced)
+    result.instances_existing += len(raced)
     result.series_count = len(series_by_uid)
-    return list(cases.values())
+    by_pk = {case.pk: case for case in cases.values()}
+    return [by_pk[pk] for pk in result.case_ids]
+
+
+def _stored_elsewhere(instances: list[Instance]) -> list[Instance]:
+    """Those of `instances` whose row another worker inserted first (the bulk insert skipped ours)."""
+    if not instances:
+        return []
+    held = {(series, sop): name for series, sop, name in Instance.objects.filter(
+        series__in={i.series_id for i in instances}, sop_instance_uid__in=[i.sop_instance_uid for i in instances]
+    ).values_list("series_id", "sop_instance_uid", "file")}
+    return [i for i in instances if held.get((i.series_id, i.sop_instance_uid)) != i.file.name]
 
 
 @transaction.atomic

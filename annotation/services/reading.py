@@ -54,13 +54,17 @@ def _review_action(finding: FindingInput, model, shown_model: bool) -> str:
 
 def _validated_findings(case: Case, findings: list[FindingInput], *, context: str, schema: dict) -> list[Finding]:
     """Checks every finding against the read's schema version and the case's images; builds unsaved rows."""
+    # An autosave usually has neither boxes nor model findings: no query is built for an empty set (building
+    # one costs as much as the rest of the check, and the autosave is the API's most frequent call).
     instance_ids = {f.instance_id for f in findings if f.instance_id is not None}
-    instances = {i.pk: i for i in Instance.objects.filter(pk__in=instance_ids, series__case=case)}
+    instances = {i.pk: i for i in Instance.objects.filter(
+        pk__in=instance_ids, series__case=case)} if instance_ids else {}
     model_ids = {f.model_finding_id for f in findings if f.model_finding_id is not None}
     may_refer = access.model_finding_ids_allowed(case=case, context=context)
     if model_ids and not may_refer:
         raise ReadingError("the unaided arm shows no model findings to accept or edit")
-    model_findings = {m.pk: m for m in Finding.objects.filter(pk__in=model_ids, case=case, source=Source.MODEL)}
+    model_findings = {m.pk: m for m in Finding.objects.filter(
+        pk__in=model_ids, case=case, source=Source.MODEL)} if model_ids else {}
     shown_model = may_refer and Finding.objects.filter(case=case, source=Source.MODEL, read__isnull=True).exists()
     rows = []
     seen_values = set()
@@ -139,20 +143,32 @@ def read_open(*, case: Case, reader, context: str = "", actor=None,
     return read
 
 
+def _draft_check(reader_id: int, status: str, reader) -> None:
+    if reader_id != reader.pk:
+        raise ReadingError("not your read", 404)
+    if status != Read.Status.DRAFT:
+        raise ReadingError("this read is submitted and cannot change; ask for a correction instead", 409)
+
+
 def _locked_draft(read: Read, reader) -> Read:
     read = Read.objects.select_for_update(of=("self",)).select_related("case__project").get(pk=read.pk)
-    if read.reader_id != reader.pk:
-        raise ReadingError("not your read", 404)
-    if read.status != Read.Status.DRAFT:
-        raise ReadingError("this read is submitted and cannot change; ask for a correction instead", 409)
+    _draft_check(read.reader_id, read.status, reader)
     return read
 
 
+def _read_schema(read: Read) -> dict:
+    """The read's label schema; without a query when it is the project's current version, whose schema the
+    project row holds (project_create and project_schema_new_version write the two together, and a version's
+    row never changes)."""
+    project = read.case.project
+    return project.label_schema if read.schema_version == project.schema_version else read.label_schema()
+
+
 def _store_findings(read: Read, findings: list[FindingInput], active_seconds: float | None) -> None:
-    rows = _validated_findings(read.case, findings, context=read.context, schema=read.label_schema())
+    rows = _validated_findings(read.case, findings, context=read.context, schema=_read_schema(read))
     read.findings.all().delete()
     for row in rows:
-        row.read = read
+        row.read_id = read.pk
     Finding.objects.bulk_create(rows)
     if active_seconds is not None:
         elapsed = (timezone.now() - read.updated_at).total_seconds()
@@ -164,9 +180,15 @@ def _store_findings(read: Read, findings: list[FindingInput], active_seconds: fl
 def read_save_draft(*, read: Read, reader, findings: list[FindingInput], active_seconds: float | None = None,
                     actor=None) -> Read:
     """Replaces the draft's findings (all validated first: a bad finding stores nothing)."""
-    read = _locked_draft(read, reader)
+    # The autosave's path, every few seconds per reader: the row is locked (a submit may be under way) and
+    # what may have changed since the caller fetched it is read back, but the case and project the caller
+    # loaded are kept (a read never changes case; the project's schema pair is checked in _read_schema).
+    read.reader_id, read.status, read.active_seconds, read.updated_at = (
+        Read.objects.select_for_update().values_list("reader_id", "status", "active_seconds", "updated_at")
+        .get(pk=read.pk))
+    _draft_check(read.reader_id, read.status, reader)
     _store_findings(read, findings, active_seconds)
-    read.save()
+    read.save(update_fields=["active_seconds", "updated_at"])
     _audit_read(actor=actor, reader=reader, action="read_save_draft", read=read,
                 payload={"findings": len(findings), "active_seconds": round(read.active_seconds, 1)})
     return read

@@ -41,11 +41,13 @@ LS_JSON_MAX_BYTES = 4 * 1024 * 1024  # one annotation or task as Label Studio's 
 
 
 class ProtocolError(Exception):
-    """A request the backend cannot honour; nothing was changed. `status_code` is the HTTP answer."""
+    """A request the backend cannot honour; nothing was changed. `status_code` is the HTTP answer, `retry_after`
+    (seconds) when asking again later may succeed (no ML worker answered)."""
 
-    def __init__(self, message: str, status_code: int = 400):
+    def __init__(self, message: str, status_code: int = 400, *, retry_after: int | None = None):
         super().__init__(message)
         self.status_code = status_code
+        self.retry_after = retry_after
 
 
 def _label_config(xml: str | None) -> ls_format.LabelConfig:

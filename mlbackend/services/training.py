@@ -23,6 +23,7 @@ from annotation.models import Project
 from mlbackend.adapter import EpochProgress, YoloAdapter, adapter_for, training_device
 from mlbackend.configs import config_load
 from mlbackend.models import ModelVersion, TrainingRun
+from mlbackend.routing import ml_queue
 from mlbackend.selectors import ACTIVE_STATUSES, model_file, served_version_for
 from mlbackend.services.dataset import DatasetExport, case_partition, dataset_export
 from mlbackend.services.model_settings import project_model_settings
@@ -39,10 +40,9 @@ class TrainingError(Exception):
 
 
 def training_queue() -> str:
-    """`gpu` where this host sees CUDA (or ML_TRAIN_QUEUE says so), else the default queue."""
-    if getattr(settings, "ML_TRAIN_QUEUE", ""):
-        return settings.ML_TRAIN_QUEUE
-    return "gpu" if training_device() != "cpu" else "celery"
+    """`gpu` while a GPU worker is present (or ML_TRAIN_QUEUE / ML_QUEUE say so), else the default queue. Asked
+    on the web, where a request is recorded: never by looking for CUDA here (that would load torch)."""
+    return ml_queue(training=True)
 
 
 def training_run_transition(run: TrainingRun, status: str, **fields) -> TrainingRun:
@@ -84,6 +84,7 @@ def training_request(*, project: Project, trigger: str = TrainingRun.Trigger.MAN
     """Records a training of the project's configured model, QUEUED; one active training per project (409
     otherwise). The caller sends it to a worker once the row is committed (tasks.training_run_enqueue)."""
     training_runs_reap(project=project)
+    queue = training_queue()  # a Redis round trip: not while holding the project's lock
     with transaction.atomic():
         model_settings = project_model_settings(project, lock=True)
         if TrainingRun.objects.filter(project=project, status__in=ACTIVE_STATUSES).exists():
@@ -96,7 +97,7 @@ def training_request(*, project: Project, trigger: str = TrainingRun.Trigger.MAN
         run = TrainingRun.objects.create(
             project=project, trigger=trigger, requested_by=actor, config_name=name,
             epochs=epochs or model_settings.epochs or config.epochs, imgsz=imgsz or model_settings.imgsz or config.imgsz,
-            queue=training_queue(),
+            queue=queue,
         )
         annotation_services.audit_log(actor=actor, action="training_request", target=run,
                                       payload={"trigger": trigger, "config": name, "epochs": run.epochs})

@@ -164,8 +164,8 @@ def test_every_enqueue_helper_goes_through_the_outbox(broker, django_capture_on_
         tasks.after_cases_imported(case_ids=(5, 6))
         tasks.after_cases_imported(case_ids=[])
     assert broker["sent"] == [("mlbackend.training_run", [12], {}, "gpu"),
-                              ("mlbackend.project_model_changed", [3], {}, ""),
-                              ("mlbackend.preannotate_cases", [[5, 6]], {}, "")]
+                              ("mlbackend.project_model_changed", [3], {}, "celery"),  # mlbackend.routing
+                              ("mlbackend.preannotate_cases", [[5, 6]], {}, "celery")]
     assert {name for name, *_ in broker["sent"]} <= set(current_app.tasks)
 
 

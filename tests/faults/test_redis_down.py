@@ -109,7 +109,7 @@ def test_reads_an_adjudication_and_an_upload_save_with_redis_down_and_the_relay_
     # pre-annotation is the one task, recorded and refused by the dead broker.
     row = TaskOutbox.objects.get()
     assert (row.name, row.args, row.queue, row.sent_at, row.attempts) == (
-        "mlbackend.preannotate_cases", [[uploaded.pk]], "", None, 1)
+        "mlbackend.preannotate_cases", [[uploaded.pk]], "celery", None, 1)  # no GPU worker can be looked up
     assert "5599" in row.last_error
     print(f"\nlast upload chunk (ingest + refused publish) with Redis down: {last_seconds:.2f} s")
 

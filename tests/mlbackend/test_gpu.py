@@ -13,7 +13,9 @@ pytestmark = [pytest.mark.gpu, pytest.mark.slow,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 
 
-def test_training_goes_to_the_gpu_queue_and_registers_a_cuda_model(gt_cases, ml_project):
+def test_training_goes_to_the_gpu_queue_and_registers_a_cuda_model(gt_cases, ml_project, monkeypatch):
+    # As on a site whose GPU worker has announced itself (mlbackend.routing; tests/mlbackend/test_routing.py).
+    monkeypatch.setattr("mlbackend.routing.gpu_worker_present", lambda **kwargs: True)
     run = services.training_request(project=ml_project, epochs=2, imgsz=128)
     assert run.queue == "gpu"
 

@@ -20,6 +20,9 @@ from mlbackend.services.ml_client import ml_client_rotate
 from tests.conftest import make_user
 from tests.mlbackend.conftest import import_phantom, register_served
 
+# /ml/predict runs the model in this process, as without a broker (with one, on a worker: test_routing.py).
+pytestmark = pytest.mark.usefixtures("eager_tasks")
+
 LABEL_CONFIG = ('<View><Image name="img" value="$picture"/><RectangleLabels name="box" toName="img">'
                 '<Label value="hiz"/></RectangleLabels></View>')
 

@@ -151,7 +151,8 @@ def _predictions(session, base, task_id) -> list:
     return session.get(f"{base}/api/predictions/", params={"task": task_id}, timeout=10).json()
 
 
-def test_label_studio_connects_predicts_sends_webhooks_and_round_trips_the_export(label_studio, spineread):
+def test_label_studio_connects_predicts_sends_webhooks_and_round_trips_the_export(label_studio, spineread,
+                                                                                   eager_tasks):
     from label_studio_sdk import LabelStudio
 
     base, token = label_studio

@@ -38,6 +38,9 @@ from tests.mlbackend.test_label_studio import (  # noqa: F401 (fake_ls, other_ho
     setup_body,
 )
 
+# /ml/predict runs the model in this process, as without a broker (with one, on a worker: test_routing.py).
+pytestmark = pytest.mark.usefixtures("eager_tasks")
+
 REALM = 'Basic realm="SpineRead ML"'
 
 

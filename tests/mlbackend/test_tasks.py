@@ -48,7 +48,7 @@ def test_a_training_that_promotes_has_the_unread_cases_pre_annotated(ml_project,
     monkeypatch.setattr(services, "training_run_execute", finished)
     with django_capture_on_commit_callbacks(execute=True):
         assert training_run_task(run.pk) == "succeeded"
-    assert sent_tasks == ([("project_model_changed_task", [ml_project.pk], None)] if sent else [])
+    assert sent_tasks == ([("project_model_changed_task", [ml_project.pk], "celery")] if sent else [])
 
 
 def test_the_api_sends_a_requested_training_to_its_queue_after_commit(client, coordinator, ml_project, sent_tasks,
@@ -74,7 +74,7 @@ def test_a_rollback_through_the_api_pre_annotates_again_once(client, coordinator
     with django_capture_on_commit_callbacks(execute=True):
         assert client.post("/api/ml/projects/ml/models/1/serve/").status_code == 200
         assert client.post("/api/ml/projects/ml/models/1/serve/").status_code == 200  # already served: no change
-    assert sent_tasks == [("project_model_changed_task", [ml_project.pk], None)]
+    assert sent_tasks == [("project_model_changed_task", [ml_project.pk], "celery")]
     assert services.project_model_settings(ml_project).served_version == first
 
 
@@ -83,4 +83,4 @@ def test_after_cases_imported_sends_the_cases_to_pre_annotation(sent_tasks, djan
     with django_capture_on_commit_callbacks(execute=True):
         tasks.after_cases_imported(case_ids=[])
         tasks.after_cases_imported(case_ids=(3, 4))
-    assert sent_tasks == [("preannotate_cases_task", [[3, 4]], None)]
+    assert sent_tasks == [("preannotate_cases_task", [[3, 4]], "celery")]
