@@ -101,8 +101,8 @@ def workers_started(count: int, media: Path) -> list[subprocess.Popen]:
     env = dict(os.environ, MEDIA_ROOT=str(media))
     workers = [subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "spineplatform", "worker", "--pool=solo", "--concurrency=1",
-         "--loglevel=WARNING", "-Q", QUEUE, "-n", f"{QUEUE}-{index}@%h"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(f"/tmp/ingest/w{index}.log", "w")) for index in range(count)]
+         "--loglevel=INFO", "-Q", QUEUE, "-n", f"{QUEUE}-{index}@%h"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(f"/tmp/ingest/w{count}-{index}.log", "w")) for index in range(count)]
     deadline = time.monotonic() + 120
     while sum(name.startswith(QUEUE) for reply in app.control.ping(timeout=1.0) for name in reply) < count:
         if time.monotonic() > deadline or any(w.poll() is not None for w in workers):
@@ -168,10 +168,11 @@ def main():
         files = make_backlog(root, args.studies)
         warmup = tmp / "warm-up"
         # one single-file batch a worker: each worker takes one (prefetch 1), so each pays its first-task costs
-        warmup_files = [make_backlog(warmup, 1, first=args.studies + i)[0] for i in range(max(counts))]
-        for path in sorted(warmup.rglob("*.dcm")):
-            if path not in warmup_files:
+        make_backlog(warmup, max(counts), first=args.studies)
+        for study in warmup.iterdir():
+            for path in sorted(study.glob("*.dcm"))[1:]:
                 path.unlink()
+        warmup_files = sorted(warmup.rglob("*.dcm"))
         read_s = statistics.median(dcmread_seconds(files) for _ in range(args.rounds))
         service_s, service_read_s = service_rounds(root, files[: args.service_files], args.rounds)
         per_s = {}

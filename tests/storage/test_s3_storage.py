@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from annotation.models import Case, Instance, Upload
-from tests.annotation.test_upload_api import put_chunk, start, zip_of, CHUNK
+from tests.annotation.test_upload_api import CHUNK, put_chunk, start, zip_of
 from tests.storage.conftest import files_under, s3_objects
 
 pytestmark = pytest.mark.django_db
