@@ -101,7 +101,7 @@ def workers_started(count: int, media: Path) -> list[subprocess.Popen]:
     env = dict(os.environ, MEDIA_ROOT=str(media))
     workers = [subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "spineplatform", "worker", "--pool=solo", "--concurrency=1",
-         "--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat", "-Q", QUEUE, "-n", f"{QUEUE}-{index}@%h"],
+         "--loglevel=WARNING", "-Q", QUEUE, "-n", f"{QUEUE}-{index}@%h"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for index in range(count)]
     deadline = time.monotonic() + 120
     while sum(name.startswith(QUEUE) for reply in app.control.ping(timeout=1.0) for name in reply) < count:

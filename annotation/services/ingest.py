@@ -224,10 +224,11 @@ def _store(
     at once on files of the same study.
 
     Cases and series are get_or_create'd on their unique constraints (a worker that loses the race to insert
-    one waits for the winner's commit and then reads its row), in study and series UID order, so that two
-    batches holding several of the same studies take their locks in the same order and cannot deadlock.
-    Instances go in with one bulk insert that skips conflicts on (series, SOP Instance UID): a file another
-    worker stored meanwhile counts as existing, and the copy written here is deleted.
+    one waits for the winner's commit and then reads its row), in upload order, so that case ids follow it.
+    Two batches holding several of the same studies in opposite orders could deadlock there; PostgreSQL then
+    aborts one, which the backlog task retries. Instances go in with one bulk insert, sorted, that skips
+    conflicts on (series, SOP Instance UID): a file another worker stored meanwhile counts as existing, and the
+    copy written here is deleted.
     """
     existing = set(
         Instance.objects.filter(
@@ -236,7 +237,7 @@ def _store(
     )
     cases: dict[str, Case] = {}
     series_by_uid: dict[tuple[str, str], Series] = {}
-    for item in sorted(parsed, key=lambda p: (p.study_instance_uid, p.series_instance_uid)):
+    for item in parsed:
         case = cases.get(item.study_instance_uid)
         if case is None:
             case, _ = Case.objects.get_or_create(
