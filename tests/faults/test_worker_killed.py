@@ -1,4 +1,4 @@
-"""A real Celery worker SIGKILLed during a training requested through the API (and sent through the outbox) (the one test of a training killed midway):
+"""A real Celery worker SIGKILLed during a training requested through the API (sent through the outbox):
 no model version is registered, the served model stays, the training is not run again behind the
 coordinator's back (a redelivery trains nothing), and the reaper marks the run interrupted so that the next one may start."""
 import os
