@@ -15,6 +15,8 @@ from tests.mlbackend.conftest import eager_tasks, gt_cases, ml_project, phantom_
 
 PORT = 5510  # this helper's range is 5500-5599; 5599 is the port where no Redis listens
 DEAD_REDIS = "redis://127.0.0.1:5599"
+# libpq names the web process's connections so, and a test can single out exactly those.
+WEB_APP_NAME = "spineread-faults-web"
 
 
 def postgres_database_url() -> str:
@@ -47,7 +49,7 @@ def web_server(settings, tmp_path):
         assert not _port_open(PORT), f"port {PORT} is taken"
         env = dict(os.environ, DATABASE_URL=postgres_database_url(), SPINEREAD_VAR_DIR=str(tmp_path / "var"),
                    MEDIA_ROOT=str(settings.MEDIA_ROOT), DEBUG="0", SECRET_KEY=os.environ.get("SECRET_KEY", "x"),
-                   DEID_SALT=settings.DEID_SALT, LOG_LEVEL="WARNING", **environ)
+                   DEID_SALT=settings.DEID_SALT, LOG_LEVEL="WARNING", PGAPPNAME=WEB_APP_NAME, **environ)
         log = open(tmp_path / "gunicorn.log", "w")
         process = subprocess.Popen([sys.executable, "-m", "gunicorn", "spineplatform.wsgi", "--bind",
                                     f"127.0.0.1:{PORT}", "--workers", "1", "--timeout", "120"],
