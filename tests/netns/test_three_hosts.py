@@ -15,6 +15,7 @@ import requests
 from django.db import connection
 
 from mlbackend.models import ModelVersion, TrainingRun
+from mlbackend.routing import ml_queue
 from mlbackend.selectors import served_version_for
 from spineplatform.settings import s3_storage
 from tests.mlbackend.conftest import register_served
@@ -95,6 +96,12 @@ def hosts(settings, tmp_path):
                         ML_MODEL_CACHE_DIR=str(folder / "model-cache"), ML_TRAIN_QUEUE="",
                         ALLOWED_HOSTS=network.hosts["web"], DEBUG="0")
 
+        # Messages earlier tests left on the shared broker (sent with no worker listening) are not this test's.
+        from spineplatform.celery import app
+        with app.connection_for_write() as broker_connection:
+            for queue in ("celery", "gpu"):
+                broker_connection.default_channel.queue_purge(queue)
+
         web = network.popen("web", [sys.executable, "-m", "gunicorn", "spineplatform.wsgi", "--bind",
                                     f"{network.hosts['web']}:{WEB_PORT}", "--workers", "2", "--timeout", "120"],
                             env=host_env("web"), log_path=tmp_path / "web.log")
@@ -104,11 +111,10 @@ def hosts(settings, tmp_path):
                    for name, queue in (("cpu", "celery"), ("gpu", "gpu"))}
         started += [web, *workers.values()]
         port_wait(network.hosts["web"], WEB_PORT, timeout=60, process=web)
-        from spineplatform.celery import app
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             answered = {next(iter(reply)).split("-")[0] for reply in app.control.ping(timeout=1)}
-            if {"cpu", "gpu"} <= answered:
+            if {"cpu", "gpu"} <= answered and ml_queue() == "gpu":  # answering, and the GPU worker announced
                 break
             time.sleep(0.5)
         else:
