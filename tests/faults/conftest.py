@@ -61,7 +61,8 @@ def web_server(settings, tmp_path):
             try:
                 if requests.get(f"http://127.0.0.1:{PORT}/login/", timeout=5).status_code == 200:
                     return f"http://127.0.0.1:{PORT}"
-            except requests.ConnectionError:
+            # The master accepts before its worker has imported Django; under load that takes longer than a probe.
+            except (requests.ConnectionError, requests.Timeout):
                 pass
             time.sleep(0.2)
         raise AssertionError("gunicorn did not answer within 60 s")
