@@ -20,10 +20,12 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pydicom
+from pydicom.dataset import FileMetaDataset, validate_file_meta
 from pydicom.dataelem import RawDataElement
 from pydicom.errors import InvalidDicomError
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element, write_file_meta_info
+from pydicom.multival import MultiValue
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, MediaStorageDirectoryStorage
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
@@ -250,10 +252,12 @@ def encoded(ds: pydicom.Dataset) -> bytes:
 
     pydicom's writer spends some 40 us of Python bookkeeping on every element, most of an import's time. The
     elements de-identification left alone are still the raw bytes read from the file (pixel data among them),
-    and pydicom writes those as they are, after their tag, VR and length: that is done here directly, and every
-    element that was decoded or changed still goes through pydicom's own `write_data_element`. Only the common
+    and pydicom writes those as they are, after their tag, VR and length: that is done here directly. So are
+    the ASCII strings and the sequences de-identification set (`_string_value`, `_sequence_value`) and the
+    file meta group; any other element still goes through pydicom's own `write_data_element`. Only the common
     uncompressed little-endian syntaxes, read in the syntax they are written in, take this path; anything else
-    (compressed pixel data, big endian, deflate, a changed character set) is left to `save_as`.
+    (compressed pixel data, big endian, deflate, a changed character set) is left to `save_as`. The tests
+    compare the bytes with save_as's for the phantoms and pydicom's own test files.
     """
     meta = ds.file_meta
     implicit = _FAST_SYNTAXES.get(meta.get("TransferSyntaxUID"))
@@ -272,16 +276,44 @@ def encoded(ds: pydicom.Dataset) -> bytes:
     fp.is_implicit_VR, fp.is_little_endian = False, True
     fp.write(ds.preamble if ds.preamble and len(ds.preamble) == 128 else b"\0" * 128)
     fp.write(b"DICM")
-    write_file_meta_info(fp, meta, enforce_standard=True)
+    _write_file_meta(fp, meta)
     fp.is_implicit_VR = implicit
-    character_set = ds.get("SpecificCharacterSet", "iso8859")
+    _write_elements(fp, ds, implicit, ds.get("SpecificCharacterSet", "iso8859"))
+    return fp.getvalue()
+
+
+def _write_file_meta(fp: DicomBytesIO, meta: FileMetaDataset) -> None:
+    """The file meta group as write_file_meta_info(enforce_standard=True) writes it: the missing defaults added,
+    the required elements checked, the group length first."""
+    if meta.original_encoding not in ((False, True), (None, None)):
+        write_file_meta_info(fp, meta, enforce_standard=True)
+        return
+    validate_file_meta(meta, enforce_standard=True)
+    body = DicomBytesIO()
+    body.is_implicit_VR, body.is_little_endian = False, True
+    _write_elements(body, meta, False, "iso8859", skip=frozenset({0x00020000}))
+    fp.write(struct.pack("<HH2sHL", 0x0002, 0x0000, b"UL", 4, body.tell()))
+    fp.write(body.getvalue())
+
+
+def _write_elements(fp: DicomBytesIO, dataset: pydicom.Dataset, implicit: bool, character_set,
+                    skip: frozenset = frozenset()) -> None:
+    """`dataset`'s elements in tag order as write_dataset writes them: raw ones as they were read, the strings
+    and sequences de-identification set encoded here, anything else by pydicom's `write_data_element`."""
     write = fp.write
-    for tag in sorted(ds._dict):
-        if tag & 0xFFFF == 0 and tag >> 16 > 6:
+    plain = _plain_character_set(character_set)
+    for tag in sorted(dataset._dict):
+        if tag & 0xFFFF == 0 and tag >> 16 > 6 or tag in skip:
             continue  # retired group lengths, as write_dataset skips them
-        element = ds._dict[tag]
-        if type(element) is RawDataElement and element.value is not None and element.length != _UNDEFINED_LENGTH:
-            value, vr = element.value, element.VR
+        element = dataset._dict[tag]
+        vr = element.VR
+        if type(element) is RawDataElement:
+            value = element.value if element.length != _UNDEFINED_LENGTH else None
+        elif vr == "SQ":
+            value = _sequence_value(element, implicit, character_set)
+        else:
+            value = _string_value(element.value, vr) if plain else None
+        if value is not None:
             if implicit:
                 write(struct.pack("<HHL", tag >> 16, tag & 0xFFFF, len(value)))
                 write(value)
@@ -294,7 +326,54 @@ def encoded(ds: pydicom.Dataset) -> bytes:
                 write(struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), len(value)))
                 write(value)
                 continue
-        write_data_element(fp, ds.get_item(tag), character_set)
+        write_data_element(fp, dataset.get_item(tag), character_set)
+
+
+# The string VRs pydicom writes as text (padded with a space) or as UIDs (padded with NUL).
+_STRING_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "TM", "SH", "LO", "ST", "LT", "UT", "UC", "UR", "PN", "UI"})
+
+
+def _plain_character_set(character_set) -> bool:
+    """True where ASCII text is written as ASCII bytes: one single-byte or UTF-8 character set, no ISO 2022
+    code extensions (their escape sequences are pydicom's to write)."""
+    return isinstance(character_set, str) and "2022" not in character_set
+
+
+def _string_value(value, vr: str) -> bytes | None:
+    """The value bytes of an ASCII string element (one value or several) as pydicom's writers produce them;
+    None for anything else, which pydicom then writes."""
+    if vr not in _STRING_VRS:
+        return None
+    if value is None or value == "":
+        return b""
+    values = value if isinstance(value, (MultiValue, list, tuple)) else [value]
+    try:
+        text = "\\".join(str(item) if vr == "PN" else item for item in values)
+    except TypeError:
+        return None  # a date or time object, bytes: pydicom formats those
+    if not isinstance(text, str) or not text.isascii():
+        return None
+    if len(text) % 2:
+        text += "\0" if vr == "UI" else " "
+    return text.encode()
+
+
+def _sequence_value(element, implicit: bool, character_set) -> bytes | None:
+    """A sequence's value bytes (its items, each with its length), as write_sequence writes them; None for an
+    undefined length or an item with its own character set or encoding, left to pydicom."""
+    if element.is_undefined_length:
+        return None
+    fp = DicomBytesIO()
+    fp.is_implicit_VR, fp.is_little_endian = implicit, True
+    for item in element.value:
+        if (getattr(item, "is_undefined_length_sequence_item", False) or "SpecificCharacterSet" in item
+                or item.original_encoding not in ((implicit, True), (None, None))):
+            return None
+        body = DicomBytesIO()
+        body.is_implicit_VR, body.is_little_endian = implicit, True
+        _write_elements(body, item, implicit, character_set)
+        fp.write(struct.pack("<HHL", 0xFFFE, 0xE000, body.tell()))
+        fp.write(body.getvalue())
     return fp.getvalue()
 
 
