@@ -16,6 +16,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from studies import plots, selectors
+from studies.stard import stard_rows
 from studies.dashboard import StudyData, study_dashboard
 from studies.models import ReaderStudy
 
@@ -83,6 +84,8 @@ def report_files(study: ReaderStudy) -> dict[str, bytes]:
     """Every report file by its relative path."""
     data, dashboard = study_dashboard_for(study)
     dashboard["generated_at"] = timezone.now().isoformat()
+    dashboard["flow"] = selectors.study_flow(study, data)
+    dashboard["stard"] = stard_rows()
     figures = plots.dashboard_figures(dashboard, confusion=True)
     files: dict[str, bytes] = {}
     for name, table in dashboard["tables"].items():

@@ -404,3 +404,49 @@ def study_session_progress(study: ReaderStudy) -> list[dict]:
             "arm_order": ", ".join(study_reader.arm_order),
         })
     return rows
+
+
+def study_flow(study: ReaderStudy, data: StudyData) -> dict:
+    """The flow of cases and reads (STARD 2015 item 19): how the study's cases got their reference standard
+    (readers' agreement, a senior's adjudication, an imported reference, none yet), the sessions planned and
+    read per arm and repetition, and which cases the analysis includes and why the others are left out.
+
+    ``data`` is the dashboard's input for the same study, so "included" means exactly the cases its
+    statistics use: a reference value and at least one submitted reading."""
+    case_ids = [int(c) for c in data.case_ids]
+    provenances = defaultdict(set)
+    for case_id, provenance in (GroundTruthItem.objects.filter(case_id__in=case_ids, instance__isnull=True)
+                                .values_list("case_id", "provenance").distinct()):
+        provenances[case_id].add(provenance)
+    adjudicated = {GroundTruthItem.Provenance.READER_A, GroundTruthItem.Provenance.READER_B,
+                   GroundTruthItem.Provenance.SENIOR}
+    truth = {"agreement": 0, "adjudicated": 0, "imported": 0, "none": 0}
+    for case_id in case_ids:
+        found = provenances.get(case_id, set())
+        key = ("none" if not found else "adjudicated" if found & adjudicated
+               else "imported" if GroundTruthItem.Provenance.IMPORTED in found else "agreement")
+        truth[key] += 1
+    submitted = set(Read.objects.filter(context__startswith=f"study:{study.pk}:", status=Read.Status.SUBMITTED)
+                    .values_list("reader_id", "case_id", "context"))
+    sessions = defaultdict(lambda: {"planned": 0, "submitted": 0})
+    for reader_id, case_id, arm, repetition in study.sessions.values_list("reader_id", "case_id", "arm",
+                                                                          "repetition"):
+        row = sessions[(arm, repetition)]
+        row["planned"] += 1
+        row["submitted"] += (reader_id, case_id, session_context(study.pk, arm, repetition)) in submitted
+    has_truth = np.zeros(len(case_ids), dtype=bool)
+    has_read = np.zeros(len(case_ids), dtype=bool)
+    readers = [i for i, r in enumerate(data.raters) if r.kind == "reader"]
+    for finding in data.findings.values():
+        has_truth |= (finding.truth >= 0).any(1)
+        if readers:
+            has_read |= (finding.ratings[readers] >= 0).any(axis=(0, 2))
+    return {
+        "cases": len(case_ids),
+        "reference_standard": truth,
+        "sessions": [{"arm": arm, "repetition": repetition, **counts, "not_submitted": counts["planned"] -
+                      counts["submitted"]} for (arm, repetition), counts in sorted(sessions.items())],
+        "included": int((has_truth & has_read).sum()),
+        "excluded": [{"reason": "no reference standard yet", "cases": int((~has_truth).sum())},
+                     {"reason": "no submitted reading", "cases": int((has_truth & ~has_read).sum())}],
+    }

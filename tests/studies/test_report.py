@@ -6,6 +6,7 @@ import zipfile
 from html.parser import HTMLParser
 
 import pytest
+from django.db.models import Count
 from django.core.management import CommandError, call_command
 
 from studies.report import JSON_KEYS, LONG_COLUMNS
@@ -86,3 +87,38 @@ def test_dashboard_and_report_are_for_coordinators_only(client, study_and_sim):
     archive = zipfile.ZipFile(io.BytesIO(client.get(f"/studies/{study.pk}/report.zip").content))
     assert f"study-{study.pk}/report.html" in archive.namelist()
     assert client.get("/api/studies/").json()[0]["id"] == study.pk
+
+
+def test_report_shows_the_flow_of_cases_and_reads_and_the_stard_items_it_covers(study_and_sim, tmp_path):
+    from annotation.models import GroundTruthItem, Read
+    from studies.stard import STARD_ITEMS
+
+    study, _sim = study_and_sim
+    case_ids = list(study.study_cases.order_by("case_id").values_list("case_id", flat=True))
+    truth = GroundTruthItem.objects.filter(case_id__in=case_ids)
+    truth.filter(case_id=case_ids[0]).update(provenance=GroundTruthItem.Provenance.READER_B)
+    truth.filter(case_id=case_ids[1]).update(provenance=GroundTruthItem.Provenance.AGREEMENT)
+    truth.filter(case_id=case_ids[2]).delete()
+    unread = Read.objects.filter(case_id=case_ids[3], context__startswith=f"study:{study.pk}:")
+    removed = dict(unread.values_list("context").annotate(n=Count("id")))
+    unread.delete()
+
+    call_command("study_report", str(study.pk), "--out", str(tmp_path / "r"))
+    flow = json.loads((tmp_path / "r" / "dashboard.json").read_text())["flow"]
+    assert flow["cases"] == 6
+    assert flow["reference_standard"] == {"agreement": 1, "adjudicated": 1, "imported": 3, "none": 1}
+    assert flow["included"] == 4
+    assert flow["excluded"] == [{"reason": "no reference standard yet", "cases": 1},
+                                {"reason": "no submitted reading", "cases": 1}]
+    by_arm = {(row["arm"], row["repetition"]): row for row in flow["sessions"]}
+    assert {key: row["planned"] for key, row in by_arm.items()} == {
+        ("aided", 1): 18, ("aided", 2): 9, ("unaided", 1): 18, ("unaided", 2): 9}
+    for (arm, repetition), row in by_arm.items():
+        assert row["not_submitted"] == removed.get(f"study:{study.pk}:{arm}:{repetition}", 0)
+        assert row["submitted"] == row["planned"] - row["not_submitted"]
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert "Flow of cases and reads" in html and "Excluded: no reference standard yet" in html
+    stard = json.loads((tmp_path / "r" / "dashboard.json").read_text())["stard"]
+    assert [row["item"] for row in stard] == [item for item, _, _ in STARD_ITEMS]
+    assert {row["item"] for row in stard if row["covered"]} >= {"10a", "10b", "12a", "16", "19", "23", "24"}
+    assert html.count("authors to report") == sum(not row["covered"] for row in stard)
