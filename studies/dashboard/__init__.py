@@ -4,8 +4,8 @@
 every statistic through the core modules (``stats.agreement``, ``stats.accuracy``, ``stats.comparisons``,
 ``stats.bootstrap``, ``stats.detection``) and returns plain dicts (JSON-ready: NaN becomes None), so the page, the
 API, the report and the CSVs show the same numbers. One module per family of tables: ``agreement_tables``,
-``accuracy_tables``, ``comparison_tables``, ``reading_tables``, ``detection_tables``; ``cells`` holds how they cut
-the data into units and write numbers, ``data`` the input.
+``accuracy_tables``, ``comparison_tables``, ``mrmc_tables``, ``reading_tables``, ``detection_tables``; ``cells``
+holds how they cut the data into units and write numbers, ``data`` the input.
 
 Units of analysis ("scope"):
 - ``disc``: one disc level of one case; ``level`` is a level name or "all" (every level pooled);
@@ -26,6 +26,7 @@ from studies.dashboard.agreement_tables import agreement_tables
 from studies.dashboard.comparison_tables import aided_tables, reader_vs_model_table
 from studies.dashboard.data import ALL_LEVELS, MODEL_ARM, FindingData, Rater, StudyData
 from studies.dashboard.detection_tables import detection_tables
+from studies.dashboard.mrmc_tables import mrmc_table
 from studies.dashboard.reading_tables import review_table, time_tables
 
 __all__ = ["ALL_LEVELS", "MODEL_ARM", "FindingData", "Rater", "StudyData", "TABLES", "study_dashboard"]
@@ -40,6 +41,9 @@ TABLES = {
                 "95% CI (patient bootstrap), all discs pooled)",
     "reader_vs_model": "Reader versus model on the same units (McNemar on correctness; DeLong on AUC)",
     "aided_vs_unaided": "Aided versus unaided, per reader (McNemar on correctness)",
+    "mrmc": "MRMC: Obuchowski-Rockette with Hillis' df, jackknife covariance, empirical AUC (grades as scores); "
+            "random readers and cases (F, ddf, p, CI of difference a - b), fixed readers and fixed cases p; "
+            "units every reader rated in both modalities",
     "reading_time": "Reading time per case (active seconds)",
     "reading_time_paired": "Reading time, unaided minus aided, per reader (paired t-test and Wilcoxon)",
     "model_review": "What readers did with the model's pre-annotations (aided arm)",
@@ -61,6 +65,7 @@ def study_dashboard(data: StudyData) -> dict:
     accuracy_tables(data, tables, figures)
     reader_vs_model_table(data, tables)
     aided_tables(data, tables)
+    mrmc_table(data, tables)
     time_tables(data, tables)
     review_table(data, tables)
     detection_tables(data, tables, figures)

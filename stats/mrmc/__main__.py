@@ -1,0 +1,3 @@
+from stats.mrmc.cli import main
+
+raise SystemExit(main())
