@@ -10,6 +10,9 @@ Roles:
   state; the other reader's read, identity and progress, whether the two disagree and the ground truth only
   once the ground truth is final. A senior sees a case's two reads (as A and B, without names), the disagreeing
   items and the model's findings once both reads are in; never a case they also read.
+- calibration reader: a reader given a ground-truth-final calibration case in their worklist sees it exactly as a
+  case they read before its ground truth is final (images, their own read, the model's findings); never its
+  reads, its ground truth or that it is a calibration case.
 - study reader: the images of their sessions' cases, the pinned model's findings only in an open aided session;
   never the double reads or the ground truth of a study case.
 - ML client (Label Studio): predictions for its one project; writes only through confirmed webhooks.
@@ -33,6 +36,7 @@ from studies.models import Arm, ReaderStudy, StudySession
 
 PRIMARY = ""  # Read.context of the project's blind double reading; a reader study's sessions use "study:..."
 STUDY_CONTEXT_PREFIX = "study:"
+CALIBRATION = Assignment.CALIBRATION  # the Read.context and Assignment.role of a calibration case's read
 
 
 class AccessDenied(Exception):
@@ -207,6 +211,26 @@ def is_case_reader(user, case: Case) -> bool:
     return _assigned(user, case, Role.READER)
 
 
+def is_calibration_reader(user, case: Case) -> bool:
+    """Holds the case as a calibration case in their worklist (and is not also one of its double readers)."""
+    if not _authenticated(user):
+        return False
+    roles = set(Assignment.objects.filter(case=case, user=user, role__in=[Role.READER, CALIBRATION])
+                .values_list("role", flat=True))
+    return roles == {CALIBRATION}
+
+
+def reading_context(user, case: Case) -> str:
+    """The Read.context the reader's routes (reading page, read API) use for the case: a calibration case's
+    own, else the double reading's. The routes are the same, so a calibration case looks like any other."""
+    return CALIBRATION if is_calibration_reader(user, case) else PRIMARY
+
+
+def may_read_case(user, case: Case) -> bool:
+    """May open the case's reading page: its double reader, or the reader it was given to for calibration."""
+    return is_case_reader(user, case) or is_calibration_reader(user, case)
+
+
 def is_case_senior(user, case: Case) -> bool:
     """Senior of the case, and not also one of its readers (a person never holds both roles on a case)."""
     return _assigned(user, case, Role.SENIOR) and not _assigned(user, case, Role.READER)
@@ -223,6 +247,9 @@ def reads_visible_to(user, case: Case) -> QuerySet[Read]:
     reads = Read.objects.filter(case=case, context=PRIMARY).select_related("reader")
     if coordinates(user, case.project_id):
         return reads
+    if case.status == Case.Status.GROUND_TRUTH and is_calibration_reader(user, case):
+        # Their own read only, as for a case whose ground truth is not final yet.
+        return Read.objects.filter(case=case, reader=user, context=CALIBRATION).select_related("reader")
     if case.status in REVEALED_TO_SENIOR and is_case_senior(user, case):
         return reads
     if case.status == Case.Status.GROUND_TRUTH and is_case_reader(user, case):
@@ -233,7 +260,8 @@ def reads_visible_to(user, case: Case) -> QuerySet[Read]:
 
 
 def read_get_for(user, read_id: int) -> Read:
-    read = _one_or_404(Read.objects.select_related("case__project"), "no such read", pk=read_id, context=PRIMARY)
+    read = _one_or_404(Read.objects.select_related("case__project"), "no such read", pk=read_id,
+                       context__in=[PRIMARY, CALIBRATION])
     if not reads_visible_to(user, read.case).filter(pk=read.pk).exists():
         raise Http404("no such read")
     return read
@@ -264,10 +292,12 @@ def ground_truth_for(user, case: Case) -> QuerySet[GroundTruthItem]:
 
 
 def own_read_for_update(user, case_id: int) -> Read:
-    """The requesting reader's latest double-reading read of a case they are assigned to read, in one query
-    (autosave's path); 404 otherwise."""
-    read = (Read.objects.filter(case_id=case_id, reader=user, context=PRIMARY, case__assignments__user=user,
-                                case__assignments__role=Role.READER)
+    """The requesting reader's latest double-reading (or calibration) read of a case they are assigned to read,
+    in one query (autosave's path); 404 otherwise."""
+    # One filter() call: both conditions on case__assignments name the same assignment row.
+    read = (Read.objects.filter(Q(context=PRIMARY, case__assignments__role=Role.READER)
+                                | Q(context=CALIBRATION, case__assignments__role=CALIBRATION),
+                                case_id=case_id, reader=user, case__assignments__user=user)
             .select_related("case__project").order_by("-version").first())
     if read is None:
         raise Http404("no open read of this case; open it first")
@@ -286,13 +316,14 @@ def read_correction_refusal(read: Read) -> str | None:
 def model_findings_visible_to(user, case: Case) -> bool:
     """The double reading's readers and seniors see pre-annotations; a study reader only through an open aided
     session (``session_model_findings_allowed``)."""
-    return coordinates(user, case.project_id) or is_case_reader(user, case) or is_case_senior(user, case)
+    return (coordinates(user, case.project_id) or is_case_reader(user, case) or is_case_senior(user, case)
+            or is_calibration_reader(user, case))
 
 
 def model_finding_ids_allowed(*, case: Case, context: str) -> bool:
     """Whether a read in this context may refer to model findings: the double reading always (its readers see
     them); a study session only when it is aided."""
-    if context == PRIMARY:
+    if context in (PRIMARY, CALIBRATION):
         return True
     parts = context.split(":")
     return len(parts) == 4 and parts[2] == Arm.AIDED
@@ -329,10 +360,13 @@ def may_resolve(user, adjudication: Adjudication) -> bool:
 
 def assignment_refusal(case: Case, user, role: str) -> str | None:
     """Why the user may not take this role on the case, or None: one person never reads and adjudicates the
-    same case."""
-    other = {Role.READER.value: Role.SENIOR.value, Role.SENIOR.value: Role.READER.value}.get(str(role))
-    if other and Assignment.objects.filter(case=case, user=user, role=other).exists():
-        return f"{user.username} is already {other} of case {case.pk}; one person never holds both roles on a case"
+    same case, nor reads in double reading a case they were given for calibration."""
+    others = {Role.READER.value: [Role.SENIOR.value, CALIBRATION],
+              Role.SENIOR.value: [Role.READER.value, CALIBRATION],
+              CALIBRATION: [Role.READER.value, Role.SENIOR.value]}.get(str(role), [])
+    held = list(Assignment.objects.filter(case=case, user=user, role__in=others).values_list("role", flat=True)[:1])
+    if held:
+        return f"{user.username} is already {held[0]} of case {case.pk}; one person never holds both roles on a case"
     return None
 
 
@@ -348,17 +382,19 @@ def study_get_for(user, study_id) -> ReaderStudy:
 
 
 def study_reader_conflicts(case_ids, readers) -> list[str]:
-    """Usernames of would-be study readers who read or adjudicate any of these cases in the double reading: they
-    have seen its reads or its ground truth, so their study reads would not be blind."""
+    """Usernames of would-be study readers who read or adjudicate any of these cases in the double reading (or
+    read it for calibration): they have seen the case, its reads or its ground truth, so their study reads would
+    not be blind."""
     conflicted = set(Assignment.objects.filter(case_id__in=list(case_ids), user__in=list(readers),
-                                               role__in=[Role.READER, Role.SENIOR])
+                                               role__in=[Role.READER, Role.SENIOR, CALIBRATION])
                      .values_list("user__username", flat=True))
     return sorted(conflicted)
 
 
 def context_writable_by_import(context: str) -> bool:
-    """An import may never write into a reader study's context (it would skip session order and washout)."""
-    return not context.startswith(STUDY_CONTEXT_PREFIX)
+    """An import may never write into a reader study's context (it would skip session order and washout) nor
+    into calibration (it would make up a reader's accuracy)."""
+    return not context.startswith(STUDY_CONTEXT_PREFIX) and context != CALIBRATION
 
 
 def session_states(user, *, study: ReaderStudy | None = None) -> dict[int, dict]:

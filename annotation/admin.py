@@ -50,13 +50,14 @@ class ProjectAdmin(AuditedAdmin):
 
     The label schema, its version, the labelling mode and the box IoU threshold decide how reads validate and
     when two reads agree, and the slug seeds the train/val/test partition; changing any of them under
-    existing reads would silently change the ground truth's rules, so they are shown, not edited. Deleting a
-    project would cascade to its cases, reads and ground truth.
+    existing reads would silently change the ground truth's rules, so they are shown, not edited. The
+    calibration settings change through their service (which gives readers the cases they are then due).
+    Deleting a project would cascade to its cases, reads and ground truth.
     """
 
     list_display = ["slug", "name", "labelling_mode", "schema_version", "created_at"]
     readonly_fields = ["slug", "label_schema", "schema_version", "labelling_mode", "box_iou_threshold",
-                       "created_at"]
+                       "calibration_every", "calibration_min_accuracy", "calibration_min_kappa", "created_at"]
 
     def has_add_permission(self, request):
         return False

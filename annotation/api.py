@@ -166,7 +166,7 @@ class MyReadApi(APIView):
     @extend_schema(responses=ReadSerializer)
     def get(self, request, case_id):
         case = access.case_get_for(request.user, case_id)
-        read = selectors.current_read_for(request.user, case)
+        read = selectors.current_read_for(request.user, case, context=access.reading_context(request.user, case))
         if read is None:
             return Response({"detail": "no read yet; POST to open one"}, status=404)
         return read_response(read)
@@ -174,7 +174,8 @@ class MyReadApi(APIView):
     @extend_schema(request=None, responses=ReadSerializer)
     def post(self, request, case_id):
         case = access.case_get_for(request.user, case_id)
-        return read_call(lambda: services.read_open(case=case, reader=request.user))
+        context = access.reading_context(request.user, case)
+        return read_call(lambda: services.read_open(case=case, reader=request.user, context=context))
 
 
 class MyReadDraftApi(APIView):
@@ -198,7 +199,7 @@ class MyReadSubmitApi(APIView):
     def post(self, request, case_id):
         case = access.case_get_for(request.user, case_id)
         data = validated(ReadInputSerializer, request)
-        read = selectors.current_read_for(request.user, case)
+        read = selectors.current_read_for(request.user, case, context=access.reading_context(request.user, case))
         if read is None:
             return Response({"detail": "open the read first"}, status=404)
         return read_call(lambda: services.read_submit(read=read, reader=request.user, findings=finding_inputs(data),

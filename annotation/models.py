@@ -57,6 +57,12 @@ class Project(models.Model):
     safe_private_tags = models.JSONField(
         default=list, blank=True, validators=[validate_private_tags], help_text='Private attributes de-identification keeps, as "gggg,eeee" (e.g. '
                                             'a vendor\'s b-value); every other private attribute is removed')
+    calibration_every = models.PositiveSmallIntegerField(
+        default=0, help_text="One calibration case per this many double-reading cases of a reader; 0: none")
+    calibration_min_accuracy = models.FloatField(
+        null=True, blank=True, help_text="Flag a reader whose calibration accuracy on a finding is below this")
+    calibration_min_kappa = models.FloatField(
+        null=True, blank=True, help_text="Flag a reader whose calibration kappa on a finding is below this")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self):
@@ -139,6 +145,8 @@ class Case(models.Model):
 
     priority = models.FloatField(default=0.0, help_text="Higher is read first when the project orders by priority")
     status = models.CharField(max_length=16, choices=Status, default=Status.UNREAD, db_index=True)
+    calibration = models.BooleanField(default=False, help_text="Ground truth final; blended into readers' "
+                                                               "worklists to measure them (never shown to them)")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -221,8 +229,11 @@ class Assignment(models.Model):
     # "study": the case is read in a reader study's sessions only; it grants sight of the images, never a place
     # in the double reading (worklist, adjudication) nor its reads or ground truth.
     STUDY = "study"
+    # Also the Read.context of a calibration read (annotation.services.calibration): never double reading.
+    CALIBRATION = "calibration"
     role = models.CharField(max_length=16, choices=[(Role.READER, "Reader"), (Role.SENIOR, "Senior"),
-                                                    (STUDY, "Reader-study reader")])
+                                                    (STUDY, "Reader-study reader"),
+                                                    (CALIBRATION, "Calibration reader")])
     assigned_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -3,13 +3,22 @@ these take objects the caller has already obtained through it."""
 from __future__ import annotations
 
 import hashlib
+import math
+from collections import defaultdict
+from dataclasses import dataclass
 
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 
 from annotation.services.model_output import EXTERNAL_MODEL_PREFIX
 from annotation.models import (
-    Adjudication, AdjudicationItem, Assignment, Case, Finding, GroundTruthItem, Instance, Project, Read, Role, Source
+    Adjudication, AdjudicationItem, Assignment, Case, Finding, GroundTruthItem, Instance, Project, Read, ReviewAction,
+    Role, Source
 )
+from annotation.schema import finding_specs, negative_values
+from stats.agreement import KappaResult, cohen_kappa
+from stats.results import Proportion, proportion
+
+CALIBRATION = Assignment.CALIBRATION
 
 
 def case_list_with_counts(cases: QuerySet[Case]) -> QuerySet[Case]:
@@ -44,8 +53,10 @@ def burned_in_pending(project: Project) -> QuerySet[Instance]:
 
 # Reading ------------------------------------------------------------------------------------------------------
 
-def current_read_for(user, case: Case) -> Read | None:
-    return Read.objects.filter(case=case, reader=user, context="").order_by("-version").first()
+def current_read_for(user, case: Case, *, context: str = "") -> Read | None:
+    """The user's latest read of the case in a context (``access.reading_context``: the double reading's "" or
+    a calibration case's)."""
+    return Read.objects.filter(case=case, reader=user, context=context).order_by("-version").first()
 
 
 def model_findings_for(case: Case, *, model_version: str | None = None) -> QuerySet[Finding]:
@@ -61,28 +72,57 @@ def model_findings_for(case: Case, *, model_version: str | None = None) -> Query
 
 def worklist_for_reader(user) -> list[dict]:
     """The reader's assigned cases with their state (to_read, in_progress, submitted), in each project's order:
-    priority (set by active learning) or a random order fixed per reader."""
-    assignments = Assignment.objects.filter(user=user, role=Role.READER).select_related("case__project")
+    priority (set by active learning) or a random order fixed per reader.
+
+    The calibration cases the reader was given (services.calibration) are blended in, one into each block of
+    the project's ``calibration_every`` cases at a place fixed per reader; their rows are like any other."""
+    assignments = list(Assignment.objects.filter(user=user, role__in=[Role.READER, CALIBRATION])
+                       .select_related("case__project").order_by("assigned_at", "id"))
     latest = {}
-    for read in Read.objects.filter(reader=user, context="", case__in=[a.case_id for a in assignments]).order_by("version"):
-        latest[read.case_id] = read
-    rows = []
+    for read in Read.objects.filter(reader=user, context__in=["", CALIBRATION],
+                                    case__in=[a.case_id for a in assignments]).order_by("version"):
+        latest[(read.case_id, read.context)] = read
+    double_read = {a.case_id for a in assignments if a.role == Role.READER}
+    rows, calibration = [], defaultdict(list)
     for assignment in assignments:
-        case, read = assignment.case, latest.get(assignment.case_id)
+        case, is_calibration = assignment.case, assignment.role == CALIBRATION
+        if is_calibration and case.pk in double_read:
+            continue  # access reads it as the double reading's; never twice on the list
+        read = latest.get((case.pk, CALIBRATION if is_calibration else ""))
         state = "to_read" if read is None else ("in_progress" if read.status == Read.Status.DRAFT else "submitted")
         if case.project.case_order == case.project.CaseOrder.RANDOM:
             order = (keyed_order(user.pk, case.pk),)
         else:
             order = (-case.priority, case.pk)
-        rows.append({"case": case, "state": state, "read": read, "order": (case.project.slug, *order)})
+        row = {"case": case, "state": state, "read": read, "order": (case.project.slug, *order)}
+        (calibration[case.project_id] if is_calibration else rows).append(row)
     rows.sort(key=lambda row: row["order"])
-    return rows
+    return _blended(rows, calibration, user.pk) if calibration else rows
 
 
-def reading_schema(user, case: Case) -> dict:
-    """The schema the reader's page shows: that of their latest double-reading read of the case (a read keeps the
+def _blended(rows: list[dict], calibration: dict[int, list[dict]], user_id: int) -> list[dict]:
+    """Each project's rows with its calibration rows (in the order given) put one into each block of
+    ``calibration_every`` rows, at a place within the block fixed per reader and case: not every N-th, which a
+    reader would learn; those beyond the last block go last."""
+    projects = {row["case"].project_id: row["case"].project for row in rows}
+    projects.update({pk: extra[0]["case"].project for pk, extra in calibration.items()})
+    out = []
+    for project in sorted(projects.values(), key=lambda p: p.slug):
+        own = [row for row in rows if row["case"].project_id == project.pk]
+        extra = calibration.get(project.pk, [])
+        every = project.calibration_every or max(1, len(own) // max(len(extra), 1))
+        for i in range(max(len(extra), -(-len(own) // every))):
+            block = own[i * every:(i + 1) * every]
+            if i < len(extra):
+                block.insert(int(keyed_order(user_id, extra[i]["case"].pk)[:8], 16) % (len(block) + 1), extra[i])
+            out += block
+    return out
+
+
+def reading_schema(user, case: Case, *, context: str = "") -> dict:
+    """The schema the reader's page shows: that of their latest read of the case in the context (a read keeps the
     version it was opened under), or the project's current one before they open it."""
-    read = current_read_for(user, case)
+    read = current_read_for(user, case, context=context)
     return read.label_schema() if read is not None else case.project.label_schema
 
 
@@ -111,7 +151,8 @@ def keyed_order(user_id: int, case_id: int) -> str:
 def project_progress(project: Project) -> dict:
     """Coordinator's overview: cases by state, who holds what, and raw agreement so far per finding."""
     by_status = dict(project.cases.values_list("status").annotate(n=Count("id")))
-    submitted = Read.objects.filter(case__project=project, status=Read.Status.SUBMITTED)
+    # Calibration reads are no part of the double reading's progress (the calibration page has them).
+    submitted = Read.objects.filter(case__project=project, status=Read.Status.SUBMITTED).exclude(context=CALIBRATION)
     per_case = submitted.values("case").annotate(readers=Count("reader", distinct=True))
     read_once = sum(1 for row in per_case if row["readers"] == 1)
     read_twice = sum(1 for row in per_case if row["readers"] >= 2)
@@ -122,7 +163,8 @@ def project_progress(project: Project) -> dict:
     holders = [
         {"user": row["user__username"], "role": row["role"], "assigned": row["assigned"],
          "done": (read_done if row["role"] == Role.READER else adjudicated).get(row["user__username"], 0)}
-        for row in (Assignment.objects.filter(case__project=project).values("user__username", "role")
+        for row in (Assignment.objects.filter(case__project=project).exclude(role=CALIBRATION)
+                    .values("user__username", "role")
                     .annotate(assigned=Count("case", distinct=True)).order_by("role", "user__username"))
     ]
     agreed = dict(GroundTruthItem.objects.filter(case__project=project, instance__isnull=True,
@@ -147,6 +189,95 @@ def project_progress(project: Project) -> dict:
         "holders": holders,
         "agreement": agreement,
     }
+
+
+# Calibration ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FindingCalibration:
+    """One reader against the ground truth on one finding, over their calibration reads."""
+
+    finding_type: str
+    label: str
+    accuracy: Proportion       # values equal to the ground truth's / values compared, Wilson 95% interval
+    kappa: KappaResult | None  # Cohen's kappa (quadratic weights for an ordinal finding); None: nothing compared
+    below: bool                # under the project's accuracy or kappa threshold
+
+
+@dataclass(frozen=True)
+class ReaderCalibration:
+    reader: str
+    given: int      # calibration cases on their worklist
+    submitted: int  # of those still marked, read and submitted
+    findings: tuple[FindingCalibration, ...]
+
+    @property
+    def flagged(self) -> bool:
+        return any(finding.below for finding in self.findings)
+
+
+def calibration_cases(project: Project) -> QuerySet[Case]:
+    """The project's calibration cases, each with how many readers were given it."""
+    return (project.cases.filter(calibration=True)
+            .annotate(given=Count("assignments", filter=Q(assignments__role=CALIBRATION))).order_by("id"))
+
+
+def calibration_report(project: Project) -> list[ReaderCalibration]:
+    """Per reader given calibration cases: how many, how many submitted, and for each finding of the project's
+    schema the running accuracy and Cohen's kappa of their latest submitted calibration reads against the ground
+    truth, in four queries.
+
+    Values are paired as the agreement engine pairs two reads (annotation.agreement.compare_reads): the value
+    items of the read and of the ground truth, one that is missing standing for the finding's negative value in
+    a positive-only project (else the pair is left out); boxes are not scored. Only cases still marked count."""
+    specs = finding_specs(project.label_schema)
+    positive_only = project.labelling_mode == project.LabellingMode.POSITIVE_ONLY
+    negatives = negative_values(project.label_schema) if positive_only else {}
+    given = dict(Assignment.objects.filter(case__project=project, role=CALIBRATION)
+                 .values_list("user__username").annotate(n=Count("id")))
+    latest = {}
+    for read_id, username, case_id in (
+            Read.objects.filter(case__project=project, case__calibration=True, context=CALIBRATION,
+                                status=Read.Status.SUBMITTED)
+            .order_by("version").values_list("pk", "reader__username", "case_id")):
+        latest[(username, case_id)] = read_id
+    read_values, truth = defaultdict(dict), defaultdict(dict)
+    for read_id, level, name, value in (
+            Finding.objects.filter(read_id__in=latest.values(), instance__isnull=True)
+            .exclude(review_action=ReviewAction.DELETED).values_list("read_id", "disc_level", "finding_type", "value")):
+        read_values[read_id][(level, name)] = value
+    for case_id, level, name, value in (
+            GroundTruthItem.objects.filter(case_id__in={case_id for _, case_id in latest}, instance__isnull=True)
+            .values_list("case_id", "disc_level", "finding_type", "value")):
+        truth[case_id][(level, name)] = value
+    pairs = defaultdict(lambda: defaultdict(lambda: ([], [])))
+    for (username, case_id), read_id in latest.items():
+        read, reference = read_values[read_id], truth[case_id]
+        for level, name in set(read) | set(reference):
+            spec = specs.get(name)
+            given_value = read.get((level, name), negatives.get(name))
+            true_value = reference.get((level, name), negatives.get(name))
+            if spec is not None and given_value in spec.values and true_value in spec.values:
+                pairs[username][name][0].append(given_value)
+                pairs[username][name][1].append(true_value)
+    submitted = defaultdict(int)
+    for username, _case_id in latest:
+        submitted[username] += 1
+    return [ReaderCalibration(reader=username, given=given.get(username, 0), submitted=submitted[username],
+                              findings=tuple(_finding_calibration(project, spec, *pairs[username][name])
+                                             for name, spec in specs.items()))
+            for username in sorted(set(given) | set(submitted))]
+
+
+def _finding_calibration(project: Project, spec, given: list[str], truth: list[str]) -> FindingCalibration:
+    accuracy = proportion(sum(a == b for a, b in zip(given, truth)), len(given))
+    kappa = cohen_kappa(given, truth, weights="quadratic" if spec.scale == "ordinal" else None,
+                        categories=spec.values) if given else None
+    # NaN (nothing compared, or kappa undefined: one category only) is never below a threshold.
+    low_accuracy = project.calibration_min_accuracy is not None and accuracy.value < project.calibration_min_accuracy
+    low_kappa = (project.calibration_min_kappa is not None and kappa is not None
+                 and not math.isnan(kappa.value) and kappa.value < project.calibration_min_kappa)
+    return FindingCalibration(spec.name, spec.label, accuracy, kappa, low_accuracy or low_kappa)
 
 
 def users_with_role(usernames: list[str], role: str, *, project: Project) -> list:

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from annotation import api
+from annotation import api, api_calibration
 
 urlpatterns = [
     path("", include("annotation.urls_setup")),
@@ -12,6 +12,11 @@ urlpatterns = [
     path("projects/<slug:slug>/assignments/balanced/", api.BalancedAssignApi.as_view(), name="api-assign-balanced"),
     path("projects/<slug:slug>/assignments/reassign/", api.ReassignApi.as_view(), name="api-reassign"),
     path("projects/<slug:slug>/burned-in/", api.BurnedInReviewListApi.as_view(), name="api-burned-in"),
+    path("projects/<slug:slug>/calibration/", api_calibration.CalibrationApi.as_view(), name="api-calibration"),
+    path("projects/<slug:slug>/calibration/cases/", api_calibration.CalibrationCaseApi.as_view(),
+         name="api-calibration-case"),
+    path("projects/<slug:slug>/calibration/settings/", api_calibration.CalibrationSettingsApi.as_view(),
+         name="api-calibration-settings"),
     path("instances/<int:instance_id>/burned-in/clear/", api.BurnedInClearApi.as_view(), name="api-burned-in-clear"),
     path("worklist/", api.WorklistApi.as_view(), name="api-worklist"),
     path("cases/<int:case_id>/", api.CaseDetailApi.as_view(), name="api-case"),

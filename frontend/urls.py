@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, reverse_lazy
 
-from frontend import views
+from frontend import views, views_calibration
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
@@ -21,4 +21,5 @@ urlpatterns = [
     path("projects/<slug:slug>/", views.project_cases, name="project-cases"),
     path("projects/<slug:slug>/assign/", views.project_assign, name="project-assign"),
     path("projects/<slug:slug>/reassign/", views.project_reassign, name="project-reassign"),
+    path("projects/<slug:slug>/calibration/", views_calibration.project_calibration, name="project-calibration"),
 ]

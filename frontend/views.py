@@ -107,10 +107,11 @@ def worklist(request):
 @login_required
 def case_read(request, case_id):
     case = access.case_get_for(request.user, case_id)
-    if not access.is_case_reader(request.user, case):
+    if not access.may_read_case(request.user, case):
         raise Http404("no such case")
+    context = access.reading_context(request.user, case)
     page = {
-        "schema": schema_for_page(selectors.reading_schema(request.user, case)),
+        "schema": schema_for_page(selectors.reading_schema(request.user, case, context=context)),
         "exhaustive": case.project.labelling_mode == case.project.LabellingMode.EXHAUSTIVE,
         "series": selectors.case_viewer_series(case, instances=access.instances_visible_to(request.user)),
         "endpoints": reading_endpoints(case),

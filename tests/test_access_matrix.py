@@ -310,6 +310,11 @@ ROUTES = {
     "api-instance-dicom": ("instance", {"GET": lambda w, r, i: case_visible(w, r, i.series.case) and (
         i.burned_in != Instance.BurnedIn.PENDING or coordinates(w, r, i.series.case.project_id))}),
     "api-burned-in": ("project", {"GET": project_coordinator}),
+    # Calibration cases: the coordinator's (POST/PUT {}: 400, nothing named; the page's POST: back with words)
+    "api-calibration": ("project", {"GET": project_coordinator}),
+    "api-calibration-case": ("project", {"POST": project_coordinator}),
+    "api-calibration-settings": ("project", {"PUT": project_coordinator}),
+    "project-calibration": ("project", {"GET": project_coordinator, "POST": project_coordinator}),
     "api-burned-in-clear": ("instance", {"POST": lambda w, r, i: i.burned_in == Instance.BurnedIn.PENDING
                                          and coordinates(w, r, i.series.case.project_id)}),
     # A read (of the double reading; reader-study reads are in the list too and never show here)

@@ -16,12 +16,14 @@ import access
 from annotation.models import Assignment, Case, Project, ProjectMembership, ProjectSchema, ReaderProfile, Role
 from annotation.schema import default_schema, schema_validate
 from annotation.services.audit import audit_log
+from annotation.services.calibration import calibration_blend
 from annotation.signals import project_copied
 
 # The roles a coordinator gives on a project (the ML client's account is managed on the ML pages).
 ROLE_CHOICES = [Role.READER.value, Role.SENIOR.value, Role.COORDINATOR.value]
 # What a copy of a project takes from its source (never its cases, members or uploads).
-PROJECT_COPIED_FIELDS = ("labelling_mode", "box_iou_threshold", "case_order")
+PROJECT_COPIED_FIELDS = ("labelling_mode", "box_iou_threshold", "case_order", "calibration_every",
+                         "calibration_min_accuracy", "calibration_min_kappa")
 
 def roles_ensure() -> None:
     for role in Role:
@@ -83,6 +85,8 @@ def case_assign(*, case: Case, user, role: str, actor=None) -> Assignment:
     assignment, created = Assignment.objects.get_or_create(case=case, user=user, role=Role(role).value)
     if created:
         audit_log(actor=actor, action="case_assign", target=case, payload={"user": user.username, "role": role})
+        if assignment.role == Role.READER:  # more double reading: more calibration cases due
+            calibration_blend(project=case.project, readers=[user], actor=actor)
     return assignment
 
 
@@ -117,6 +121,7 @@ def cases_assign_balanced(*, project: Project, readers: list, seniors: list, cas
     audit_log(actor=actor, action="cases_assign_balanced", target=project,
               payload={"cases": len(cases), "readers": [r.username for r in readers],
                        "seniors": [s.username for s in seniors], "seed": seed})
+    calibration_blend(project=project, readers=readers, actor=actor)
     return len(cases)
 
 
@@ -137,6 +142,8 @@ def case_reassign(*, case: Case, from_user, to_user, role: str, actor=None) -> A
     assignment.save(update_fields=["user"])
     audit_log(actor=actor, action="case_reassign", target=case,
               payload={"from": from_user.username, "to": to_user.username, "role": role})
+    if assignment.role == Role.READER:
+        calibration_blend(project=case.project, readers=[to_user], actor=actor)
     return assignment
 
 
