@@ -1,4 +1,5 @@
-"""Inter-reader agreement: Cohen's and Fleiss' kappa, Krippendorff's alpha, ICC and percent agreement.
+"""Inter-reader agreement: Cohen's and Fleiss' kappa, Gwet's AC1/AC2, Krippendorff's alpha, ICC and percent
+agreement.
 
 Pure numpy/scipy, no Django: selectors build the label arrays, these functions return small frozen result
 records (:class:`stats.results.KappaResult`, :class:`~stats.results.AgreementResult`,
@@ -14,10 +15,11 @@ The implementations are vectorised re-derivations, checked in ``tests/stats/agre
 scikit-learn, statsmodels, krippendorff and pingouin; they avoid those libraries' per-call overhead (pandas
 frames, result bunches) because the dashboard computes thousands of coefficients per page.
 
-Modules: ``kappa`` (Cohen, Fleiss, percent agreement), ``krippendorff`` (alpha), ``icc``; each lists its
-references.
+Modules: ``kappa`` (Cohen, Fleiss, percent agreement), ``gwet`` (AC1/AC2, checked against irrCAC's published
+outputs), ``krippendorff`` (alpha), ``icc``; each lists its references.
 """
 
+from stats.agreement.gwet import gwet_ac1, gwet_ac1_raters
 from stats.agreement.icc import IccResult, icc
 from stats.agreement.kappa import cohen_kappa, fleiss_kappa, percent_agreement
 from stats.agreement.krippendorff import krippendorff_alpha
@@ -29,6 +31,8 @@ __all__ = [
     "KappaResult",
     "cohen_kappa",
     "fleiss_kappa",
+    "gwet_ac1",
+    "gwet_ac1_raters",
     "icc",
     "krippendorff_alpha",
     "percent_agreement",

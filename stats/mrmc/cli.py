@@ -19,7 +19,7 @@ import numpy as np
 from stats.mrmc.analysis import COV_METHODS, FOMS, MrmcResult, mrmc_analysis
 
 
-def _read_csv(path: str):
+def read_study_csv(path: str):
     with open(path, newline="", encoding="utf-8-sig") as handle:
         rows = csv.DictReader(handle)
         fields = [f.strip().lower() for f in (rows.fieldnames or [])]
@@ -92,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = parser.parse_args(argv)
     try:
-        columns = _read_csv(args.csv)
+        columns = read_study_csv(args.csv)
         res = mrmc_analysis(columns["reader"], columns["modality"], columns["case"], columns["truth"],
                             columns["score"], fom=args.fom, threshold=args.threshold, cov=args.cov)
     except (OSError, ValueError, csv.Error) as exc:

@@ -7,15 +7,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from stats.accuracy import AucResult, BinaryMetrics, binary_metrics, multiclass_metrics, roc_auc
-from stats.agreement import cohen_kappa
-from stats.bootstrap import bootstrap_binary_metrics
+from stats.agreement import cohen_kappa, gwet_ac1
+from stats.bootstrap import bootstrap_binary_metrics, bootstrap_roc_auc
 from studies.dashboard.cells import (boot_ci_cells, ci_cells, kappa_boots, kappa_weights, num, patient_codes, pooled,
                                      rater_scores, safe, scope_arrays)
 from studies.dashboard.data import FindingData, Rater, StudyData
 
 PROPORTIONS = ("sensitivity", "specificity", "accuracy", "ppv", "npv", "f1", "youden")
-# Accuracy metrics that get a patient-bootstrap interval on pooled discs (the core computes PPV and NPV too).
-BOOTSTRAPPED = ("sensitivity", "specificity", "accuracy")
+# Accuracy metrics that get a patient-bootstrap interval on every disc row, pooled and per level (Youden's J,
+# a difference of two of them, has none).
+BOOTSTRAPPED = ("sensitivity", "specificity", "accuracy", "ppv", "npv", "f1")
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,8 @@ def accuracy_tables(data: StudyData, tables: dict, figures: dict) -> None:
             base = {"finding": name, "scope": scope, "level": level}
             all_discs = pooled(scope, level)
             boots = {}
-            if all_discs:
-                boots = _accuracy_boots(finding, data.raters, truth, ratings, patient_of_case[case_index])
+            if scope == "disc":
+                boots = _accuracy_boots(finding, data.raters, truth, ratings, scores, patient_of_case[case_index])
             for i, rater in enumerate(data.raters):
                 mask = (truth >= 0) & (ratings[i] >= 0)
                 if rater.repetition != 1 or not mask.any():
@@ -62,14 +63,14 @@ def accuracy_tables(data: StudyData, tables: dict, figures: dict) -> None:
                     multi = multiclass_metrics(graded.truth, graded.pred, labels=cats,
                                                ordinal=finding.scale == "ordinal")
                 tables["accuracy"]["rows"].append(
-                    _accuracy_row(base, finding, rater, graded, multi, boots.get(i, (None, None))))
+                    _accuracy_row(base, finding, rater, graded, multi, boots.get(i, (None, None, None))))
                 if all_discs:
                     _class_rows(tables, name, finding, rater, graded.n, multi)
                     _figures(figures, name, finding, rater, graded, multi)
 
 
-def _accuracy_boots(finding: FindingData, raters: list, truth, ratings, patients) -> dict:
-    """Per rater index (first readings): patient-bootstrap binary metrics and kappa against the truth."""
+def _accuracy_boots(finding: FindingData, raters: list, truth, ratings, scores, patients) -> dict:
+    """Per rater index (first readings): patient-bootstrap binary metrics, kappa against the truth and AUC."""
     weights, cats = kappa_weights(finding), list(range(len(finding.values)))
     first = [i for i, r in enumerate(raters) if r.repetition == 1]
     kappas = kappa_boots(first, np.broadcast_to(truth, (len(first), truth.size)), ratings[first], patients,
@@ -79,11 +80,19 @@ def _accuracy_boots(finding: FindingData, raters: list, truth, ratings, patients
     read = list(kappas)
     binary = bootstrap_binary_metrics(truth >= finding.positive_from, ratings[read] >= finding.positive_from,
                                       patients, rows=(truth >= 0) & (ratings[read] >= 0))
-    return {i: (metrics, kappas[i]) for i, metrics in zip(read, binary)}
+    boots = {}
+    for i, metrics in zip(read, binary):
+        mask = (truth >= 0) & (ratings[i] >= 0)
+        truth_pos = truth[mask] >= finding.positive_from
+        auc = None
+        if truth_pos.any() and not truth_pos.all():
+            auc = bootstrap_roc_auc(truth_pos, rater_scores(raters[i], ratings[i], scores)[mask], patients[mask])
+        boots[i] = (metrics, kappas[i], auc)
+    return boots
 
 
 def _accuracy_row(base: dict, finding: FindingData, rater: Rater, graded: _Graded, multi, boots: tuple) -> dict:
-    boot, kappa_boot = boots
+    boot, kappa_boot, auc_boot = boots
     metrics, auc = graded.metrics, graded.auc
     kappa = cohen_kappa(graded.truth, graded.pred, weights=kappa_weights(finding),
                         categories=list(range(len(finding.values))))
@@ -99,9 +108,14 @@ def _accuracy_row(base: dict, finding: FindingData, rater: Rater, graded: _Grade
             row[f"{metric}_n"] = value.fraction
     row["auc"] = num(auc.value) if auc else None
     row["auc_ci_low"], row["auc_ci_high"] = ci_cells(auc.ci) if auc else (None, None)
+    row["auc_boot_ci_low"], row["auc_boot_ci_high"] = boot_ci_cells(auc_boot)
     row["kappa_vs_truth"] = num(kappa.value)
     row["kappa_ci_low"], row["kappa_ci_high"] = ci_cells(kappa.ci)
     row["kappa_boot_ci_low"], row["kappa_boot_ci_high"] = boot_ci_cells(kappa_boot)
+    ac = gwet_ac1(graded.truth, graded.pred, weights=kappa_weights(finding),
+                  categories=list(range(len(finding.values))))
+    row["ac_vs_truth"] = num(ac.value)
+    row["ac_ci_low"], row["ac_ci_high"] = ci_cells(ac.ci)
     off = multi.off_by_more_than_one if finding.scale != "binary" else None
     row["off_by_more_than_one"] = num(off.value) if off else None
     return row

@@ -1,12 +1,14 @@
-"""Agreement tables: inter-reader (Cohen per pair, Fleiss, Krippendorff, ICC per arm) and intra-reader."""
+"""Agreement tables: inter-reader (Cohen per pair, Fleiss, Krippendorff, ICC per arm) and intra-reader, with Gwet's
+AC1 (AC2 with quadratic weights for ordinal grades) beside every kappa: kappa collapses for rare findings (HIZ,
+Schmorl's nodes: the "kappa paradox"), AC1 does not."""
 from __future__ import annotations
 
 from itertools import combinations
 
 import numpy as np
 
-from stats.agreement import cohen_kappa, fleiss_kappa, icc, krippendorff_alpha
-from studies.dashboard.cells import (kappa_boots, kappa_row, kappa_weights, patient_codes, pooled, safe,
+from stats.agreement import cohen_kappa, fleiss_kappa, gwet_ac1, gwet_ac1_raters, icc, krippendorff_alpha
+from studies.dashboard.cells import (ac_cells, kappa_boots, kappa_row, kappa_weights, patient_codes, pooled, safe,
                                      scope_arrays)
 from studies.dashboard.data import FindingData, StudyData
 
@@ -57,7 +59,8 @@ def _cohen_pairs(finding: FindingData, ratings: np.ndarray, pairs: list, patient
         if not mask.any():
             continue
         result = cohen_kappa(ratings[a][mask], ratings[b][mask], weights=weights, categories=cats)
-        rows.append((a, b, kappa_row(result, boots.get((a, b)))))
+        ac = gwet_ac1(ratings[a][mask], ratings[b][mask], weights=weights, categories=cats)
+        rows.append((a, b, {**kappa_row(result, boots.get((a, b))), **ac_cells(ac, weights)}))
     return rows
 
 
@@ -72,6 +75,11 @@ def _all_reader_rows(finding: FindingData, block: np.ndarray) -> list[dict]:
         if complete.any():
             results.append(("fleiss", fleiss_kappa(block[:, complete].T, categories=cats)))
     if n_readers >= 2:
+        rated = block.astype(object)
+        rated[block < 0] = None
+        weights = kappa_weights(finding)
+        results.append(("gwet_ac2_quadratic" if weights else "gwet_ac1",
+                        safe(gwet_ac1_raters, rated.T, weights=weights, categories=cats)))
         values = block.astype(float)
         values[values < 0] = np.nan
         level_of = "ordinal" if finding.scale == "ordinal" else "nominal"

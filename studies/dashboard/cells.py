@@ -46,6 +46,12 @@ def kappa_row(result, boot=None) -> dict:
             "band": result.band, "n": result.n}
 
 
+def ac_cells(result, weights) -> dict:
+    """Gwet's AC1 (AC2 with the kappa's weights) beside a kappa row: value and its 95% CI."""
+    return {"ac_statistic": "gwet_ac2_quadratic" if weights else "gwet_ac1", "ac_value": num(result.value),
+            "ac_ci_low": ci_cells(result.ci)[0], "ac_ci_high": ci_cells(result.ci)[1]}
+
+
 def kappa_boots(keys: list, a_rows: np.ndarray, b_rows: np.ndarray, patients: np.ndarray, weights, cats) -> dict:
     """Patient-bootstrap Cohen's kappa of each pair of code rows (where both have a value), by key: one core call
     for all pairs, since its cost is resampling the patients, not the pairs."""

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stats.accuracy import binary_metrics
-from stats.agreement import cohen_kappa
-from stats.bootstrap import bootstrap_binary_metrics, bootstrap_cohen_kappa
+from stats.accuracy import binary_metrics, roc_auc
+from stats.agreement import cohen_kappa, gwet_ac1
+from stats.bootstrap import bootstrap_binary_metrics, bootstrap_cohen_kappa, bootstrap_gwet_ac1, bootstrap_roc_auc
 from tests.stats.reference_bootstrap import bootstrap_ci
 
 PFIRRMANN = ["1", "2", "3", "4", "5"]
@@ -269,5 +269,69 @@ def test_fast_bootstrap_matches_bootstrap_ci_on_any_data(discs, seed):
     ],
 )
 def test_fast_bootstrap_bad_input_raises(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+# ------------------------------------------------------------------------------------------------------
+# Gwet's AC1/AC2 and the ROC AUC
+
+
+@pytest.mark.parametrize("weights", [None, "linear", "quadratic", "ordinal"])
+def test_fast_ac1_bootstrap_equals_bootstrap_ci(weights):
+    patient, truth, pred = graded_discs(5, prevalence=0.4)
+    fast = bootstrap_gwet_ac1(truth, pred, patient, weights=weights, categories=PFIRRMANN, n_boot=300, seed=3)
+    slow = bootstrap_ci(lambda s: gwet_ac1(s["a"], s["b"], weights=weights, categories=PFIRRMANN).value,
+                        {"a": truth, "b": pred}, cluster=patient, n_boot=300, seed=3)
+    np.testing.assert_allclose(fast.replicates, slow.replicates, rtol=0, atol=1e-12)
+    assert fast.ci == pytest.approx(slow.ci, abs=1e-12)
+    assert fast.value == pytest.approx(gwet_ac1(truth, pred, weights=weights, categories=PFIRRMANN).value,
+                                       abs=1e-14)
+
+
+def _slow_auc(s):
+    truth = s["truth"]
+    return roc_auc(truth, s["score"]).value if 0 < truth.sum() < truth.size else np.nan
+
+
+@pytest.mark.parametrize("kind", ["grades", "model scores"])
+def test_fast_auc_bootstrap_equals_bootstrap_ci(kind):
+    """Both paths: a reader's grades (few score levels, per-patient counts) and a model's continuous scores (many
+    levels, weighted ranks), ties included; rare positives, so some replicates draw none and are NaN."""
+    patient, truth, pred = graded_discs(6, n_patients=30, prevalence=0.08)
+    positive = truth.astype(int) >= 4
+    score = pred.astype(float)
+    if kind == "model scores":
+        rng = np.random.default_rng(6)
+        score = np.round(score / 5 + rng.normal(0, 0.1, score.size), 2)  # rounded: ties across patients
+        assert np.unique(score).size > 64
+    fast = bootstrap_roc_auc(positive, score, patient, n_boot=300, seed=8)
+    slow = bootstrap_ci(_slow_auc, {"truth": positive, "score": score}, cluster=patient, n_boot=300, seed=8)
+    np.testing.assert_array_equal(np.isnan(fast.replicates), np.isnan(slow.replicates))
+    np.testing.assert_allclose(fast.replicates, slow.replicates, rtol=0, atol=1e-12)
+    assert fast.value == pytest.approx(roc_auc(positive, score).value, abs=1e-14)
+    assert fast.n_valid == slow.n_valid < 300 and fast.ci == pytest.approx(slow.ci, abs=1e-12)
+
+
+def test_f1_bootstrap_equals_bootstrap_ci():
+    patient, truth, pred = graded_discs(7, prevalence=0.4)
+    fast = bootstrap_binary_metrics(truth.astype(int) >= 4, pred.astype(int) >= 4, patient, n_boot=200, seed=4)
+    slow = bootstrap_ci(_slow_binary("f1"), {"truth": truth, "pred": pred}, cluster=patient, n_boot=200, seed=4)
+    np.testing.assert_allclose(fast["f1"].replicates, slow.replicates, rtol=0, atol=1e-15)
+    assert fast["f1"].value == binary_metrics(truth.astype(int) >= 4, pred.astype(int) >= 4).f1.value
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: bootstrap_gwet_ac1([1, 2], [1, 2], [1, 2], weights="cubic"), "weights must be None"),
+        (lambda: bootstrap_gwet_ac1([1, 2], [1, None], [1, 2]), "missing values"),
+        (lambda: bootstrap_roc_auc([1, 1], [0.2, 0.4], [1, 2]), "both"),
+        (lambda: bootstrap_roc_auc([1, 0], [0.2, np.nan], [1, 2]), "finite"),
+        (lambda: bootstrap_roc_auc([1, 0], [0.2, 0.4], [1, 2, 3]), r"one id per row \(2\)"),
+        (lambda: bootstrap_roc_auc([1, 0], [0.2, 0.4], [1, 2], n_boot=0), "n_boot must be at least 1"),
+    ],
+)
+def test_ac1_and_auc_bootstrap_bad_input_raises(call, message):
     with pytest.raises(ValueError, match=message):
         call()

@@ -7,7 +7,7 @@ import pytest
 
 from stats.accuracy import binary_metrics, multiclass_metrics, roc_auc
 from stats.agreement import cohen_kappa
-from stats.bootstrap import bootstrap_binary_metrics, bootstrap_cohen_kappa
+from stats.bootstrap import bootstrap_binary_metrics, bootstrap_cohen_kappa, bootstrap_roc_auc
 from studies.dashboard.accuracy_tables import roc_curve
 from tests.studies.simulated_study import (ACCURACY, MODEL_FINDINGS, MODEL_VERSION, POSITIVE_FROM, SPECS, UNDEFINED,
                                            boot_cells, one_row, patients_of, rows_of, units_of, worst_per_case)
@@ -48,15 +48,18 @@ def _check_reader(dashboard, sim, name, spec, arm, level, reader):
     assert (row["accuracy_ci_low"], row["accuracy_ci_high"]) == metrics.accuracy.ci
     assert row["f1"] == metrics.f1.value or (row["f1"] is None and np.isnan(metrics.f1.value))
     assert row["kappa_vs_truth"] == cohen_kappa(t, pred, weights=weights, categories=spec.values).value
-    if level is None:
-        patients = patients_of(sim, units)
-        boot = bootstrap_binary_metrics(t_pos, p_pos, patients)
-        for metric in ("sensitivity", "specificity", "accuracy"):
-            assert boot_cells(row, f"{metric}_") == boot[metric].ci
-        assert boot_cells(row, "kappa_") == bootstrap_cohen_kappa(
-            t, pred, patients, weights=weights, categories=spec.values).ci
-    else:
-        assert boot_cells(row, "sensitivity_") == boot_cells(row, "kappa_") == (UNDEFINED, UNDEFINED)
+    # Patient bootstrap on every disc row: all levels pooled and each level (clusters are the patients either way).
+    patients = patients_of(sim, units)
+    boot = bootstrap_binary_metrics(t_pos, p_pos, patients)
+    for metric in ("sensitivity", "specificity", "accuracy", "ppv", "npv", "f1"):
+        expected = tuple(UNDEFINED if np.isnan(x) else x for x in boot[metric].ci)
+        assert boot_cells(row, f"{metric}_") == expected, metric
+    assert boot_cells(row, "kappa_") == bootstrap_cohen_kappa(
+        t, pred, patients, weights=weights, categories=spec.values).ci
+    if 0 < sum(t_pos) < len(t_pos):
+        auc_boot = bootstrap_roc_auc(t_pos, [float(spec.values.index(v)) for v in pred], patients)
+        assert boot_cells(row, "auc_") == pytest.approx(auc_boot.ci, abs=1e-12)
+    assert "youden_boot_ci_low" not in row
     if spec.scale == "ordinal":
         multi = multiclass_metrics(t, pred, labels=spec.values, ordinal=True)
         assert row["off_by_more_than_one"] == multi.off_by_more_than_one.value

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stats.agreement import cohen_kappa, fleiss_kappa, icc, krippendorff_alpha
+from stats.agreement import cohen_kappa, fleiss_kappa, gwet_ac1, gwet_ac1_raters, icc, krippendorff_alpha
 from stats.bootstrap import bootstrap_cohen_kappa
 from tests.studies.simulated_study import ACCURACY, SPECS, UNDEFINED, boot_cells, one_row, patients_of, units_of
 
@@ -34,6 +34,13 @@ def _check_inter_reader(dashboard, sim, name, spec, arm, level):
     row = one_row(dashboard, "inter_reader", **match, statistic=statistic, rater_a=READERS[0], rater_b=READERS[1])
     assert row["value"] == expected.value and row["ci_low"] == expected.ci[0]
     assert row["se"] == expected.se and row["n"] == len(units) and row["band"] == expected.band
+    # Gwet's AC1 (AC2 with the same weights for ordinal grades) beside the kappa, on the same units.
+    ac = gwet_ac1(a, b, weights=weights, categories=spec.values)
+    assert row["ac_statistic"] == ("gwet_ac2_quadratic" if weights else "gwet_ac1")
+    assert (row["ac_value"], row["ac_ci_low"], row["ac_ci_high"]) == (ac.value, *ac.ci)
+    ac_all = gwet_ac1_raters(np.array([a, b, c], dtype=object).T, weights=weights, categories=spec.values)
+    assert one_row(dashboard, "inter_reader", **match, statistic=row["ac_statistic"])["value"] == pytest.approx(
+        ac_all.value, abs=1e-12)
     # Patient bootstrap on all discs pooled only (a level has one disc per case).
     boot = (UNDEFINED, UNDEFINED) if level else bootstrap_cohen_kappa(
         a, b, patients_of(sim, units), weights=weights, categories=spec.values).ci
