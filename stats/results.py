@@ -305,7 +305,8 @@ def missing_mask(arr: np.ndarray) -> np.ndarray:
     if kind == "f":
         return np.isnan(arr)
     if kind == "O":
-        return np.frompyfunc(_is_missing_scalar, 1, 1)(arr).astype(bool)
+        # Element-wise comparisons in C: None is None, and only NaN differs from itself.
+        return np.equal(arr, None) | np.not_equal(arr, arr)
     if kind in "US":
         return np.isin(arr, list(_NAN_STRINGS))
     return np.zeros(arr.shape, dtype=bool)

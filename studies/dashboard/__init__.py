@@ -12,8 +12,9 @@ Units of analysis ("scope"):
 - ``patient``: one case, its worst value over the levels (the highest grade, "present" at any level);
 - ``slice``: one image, for boxes (detection metrics, fROC), matched at the project's ``box_iou_threshold``.
 
-Rows of all discs pooled also carry 95% CIs from a bootstrap that resamples patients (``*boot_ci*``), because the
-discs of one patient are not independent; the per-row Wilson and analytic intervals assume they are.
+Disc rows also carry 95% CIs from a bootstrap that resamples patients (``*boot_ci*``): accuracy rows pooled and
+per level, agreement rows pooled, because the discs of one patient are not independent (nor, at one level, a
+patient's follow-up cases); the per-row Wilson and analytic intervals assume they are.
 
 The model is one more reader (arm "model"): it has no reading time and no arms, its values come from its
 findings of the pinned version, and its scores feed ROC AUC and fROC. Readers have no confidence scores; their
@@ -32,13 +33,15 @@ from studies.dashboard.reading_tables import review_table, time_tables
 __all__ = ["ALL_LEVELS", "MODEL_ARM", "FindingData", "Rater", "StudyData", "TABLES", "study_dashboard"]
 
 TABLES = {
-    "inter_reader": "Inter-reader agreement (Cohen per pair, quadratic-weighted for ordinal grades; Fleiss and "
+    "inter_reader": "Inter-reader agreement (Cohen per pair, quadratic-weighted for ordinal grades, with Gwet's AC1 "
+                    "(AC2, quadratic weights, for ordinal grades) and its CI beside it; Fleiss, Gwet and "
                     "Krippendorff for all readers of an arm; the model as one more reader; boot_ci: Cohen's "
                     "95% CI (patient bootstrap), all discs pooled)",
     "intra_reader": "Intra-reader agreement (first reading against the repeat after washout; boot_ci: 95% CI "
                     "(patient bootstrap), all discs pooled)",
-    "accuracy": "Each reader and the model against ground truth (Wilson CIs; AUC with DeLong CI; *_boot_ci: "
-                "95% CI (patient bootstrap), all discs pooled)",
+    "accuracy": "Each reader and the model against ground truth (Wilson CIs; AUC with DeLong CI; Gwet's AC1/AC2 "
+                "beside kappa; *_boot_ci: 95% CI (patient bootstrap) on every disc row, pooled and per level, "
+                "for sensitivity, specificity, PPV, NPV, F1, accuracy, kappa and AUC)",
     "reader_vs_model": "Reader versus model on the same units (McNemar on correctness; DeLong on AUC)",
     "aided_vs_unaided": "Aided versus unaided, per reader (McNemar on correctness)",
     "mrmc": "MRMC: Obuchowski-Rockette with Hillis' df, jackknife covariance, empirical AUC (grades as scores); "

@@ -90,4 +90,4 @@ def _all_reader_rows(finding: FindingData, block: np.ndarray) -> list[dict]:
         complete = (block >= 0).all(0)
         results.append(("icc2", safe(icc, block[:, complete].T.astype(float), kind="ICC2")))
     return [{"statistic": statistic, "raters": n_readers, "rater_a": "all readers", "rater_b": "",
-             **kappa_row(result)} for statistic, result in results if result is not None]
+             **kappa_row(result), **ac_cells(None, None)} for statistic, result in results if result is not None]

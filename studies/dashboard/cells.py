@@ -47,7 +47,10 @@ def kappa_row(result, boot=None) -> dict:
 
 
 def ac_cells(result, weights) -> dict:
-    """Gwet's AC1 (AC2 with the kappa's weights) beside a kappa row: value and its 95% CI."""
+    """Gwet's AC1 (AC2 with the kappa's weights) beside a kappa row: value and its 95% CI; all None without a
+    result (rows over all readers, whose Gwet coefficient is a row of its own)."""
+    if result is None:
+        return dict.fromkeys(("ac_statistic", "ac_value", "ac_ci_low", "ac_ci_high"))
     return {"ac_statistic": "gwet_ac2_quadratic" if weights else "gwet_ac1", "ac_value": num(result.value),
             "ac_ci_low": ci_cells(result.ci)[0], "ac_ci_high": ci_cells(result.ci)[1]}
 

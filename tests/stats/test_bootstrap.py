@@ -294,7 +294,7 @@ def _slow_auc(s):
     return roc_auc(truth, s["score"]).value if 0 < truth.sum() < truth.size else np.nan
 
 
-@pytest.mark.parametrize("kind", ["grades", "model scores"])
+@pytest.mark.parametrize("kind", ["grades", "model scores", "untied model scores"])
 def test_fast_auc_bootstrap_equals_bootstrap_ci(kind):
     """Both paths: a reader's grades (few score levels, per-patient counts) and a model's continuous scores (many
     levels, weighted ranks), ties included; rare positives, so some replicates draw none and are NaN."""
@@ -305,6 +305,9 @@ def test_fast_auc_bootstrap_equals_bootstrap_ci(kind):
         rng = np.random.default_rng(6)
         score = np.round(score / 5 + rng.normal(0, 0.1, score.size), 2)  # rounded: ties across patients
         assert np.unique(score).size > 64
+    if kind == "untied model scores":
+        score = score / 5 + np.random.default_rng(6).normal(0, 0.1, score.size)
+        assert np.unique(score).size == score.size
     fast = bootstrap_roc_auc(positive, score, patient, n_boot=300, seed=8)
     slow = bootstrap_ci(_slow_auc, {"truth": positive, "score": score}, cluster=patient, n_boot=300, seed=8)
     np.testing.assert_array_equal(np.isnan(fast.replicates), np.isnan(slow.replicates))

@@ -49,7 +49,11 @@ def test_study_report_command_writes_every_file(study_and_sim, tmp_path):
         pooled = [i for i, row in enumerate(json_rows)
                   if row["scope"] == "disc" and row["level"] == "all" and row[column] is not None]
         assert pooled and all(float(csv_rows[i][column]) == json_rows[i][column] for i in pooled)
-    assert "<th>sensitivity_boot_ci_low</th>" in (out / "report.html").read_text()
+    html = (out / "report.html").read_text()
+    assert all(f"<th>{c}</th>" in html for c in ("sensitivity_boot_ci_low", "auc_boot_ci_high", "ac_value"))
+    accuracy = list(csv.DictReader((out / "tables" / "accuracy.csv").open()))
+    per_level = [row for row in accuracy if row["scope"] == "disc" and row["level"] not in ("all", "")]
+    assert per_level and any(row["f1_boot_ci_low"] for row in per_level)
     long_rows = list(csv.DictReader((out / "long.csv").open()))
     assert list(long_rows[0]) == LONG_COLUMNS
     # 3 readers x (2 arms x 6 cases + 2 arms x 3 repeats) x 5 levels x 5 findings + the model's 2 findings
