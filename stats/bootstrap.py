@@ -273,10 +273,8 @@ def bootstrap_cohen_kappa(
     """
     check_bootstrap_args(n_boot, alpha)
     check_weights(weights)
-    counts, n_clusters, k = _pair_counts(a, b, patient, categories, rows, n_boot, seed, "bootstrap_cohen_kappa")
-    kappa = _kappa_of_counts(counts, agreement_weights(k, weights))
-    results = [percentile_result(kappa[e, 0], kappa[e, 1:], n_clusters[e], alpha) for e in range(kappa.shape[0])]
-    return results if _is_stack(a, b, rows) else results[0]
+    return _pair_bootstrap(lambda counts, k: _kappa_of_counts(counts, agreement_weights(k, weights)), a, b, patient,
+                           categories, rows, n_boot, seed, alpha, "bootstrap_cohen_kappa")
 
 
 def bootstrap_gwet_ac1(
@@ -309,9 +307,16 @@ def bootstrap_gwet_ac1(
     """
     check_bootstrap_args(n_boot, alpha)
     check_gwet_weights(weights)
-    counts, n_clusters, k = _pair_counts(a, b, patient, categories, rows, n_boot, seed, "bootstrap_gwet_ac1")
-    ac1 = _ac1_of_counts(counts, gwet_weights(k, weights))
-    results = [percentile_result(ac1[e, 0], ac1[e, 1:], n_clusters[e], alpha) for e in range(ac1.shape[0])]
+    return _pair_bootstrap(lambda counts, k: _ac1_of_counts(counts, gwet_weights(k, weights)), a, b, patient,
+                           categories, rows, n_boot, seed, alpha, "bootstrap_gwet_ac1")
+
+
+def _pair_bootstrap(statistic, a, b, patient, categories, rows, n_boot: int, seed: int, alpha: float, caller: str):
+    """Percentile results of ``statistic(counts, k)`` (per entry: the data, then each replicate) on the pair
+    counts of :func:`_pair_counts`; a list for stacked input."""
+    counts, n_clusters, k = _pair_counts(a, b, patient, categories, rows, n_boot, seed, caller)
+    values = statistic(counts, k)
+    results = [percentile_result(values[e, 0], values[e, 1:], n_clusters[e], alpha) for e in range(values.shape[0])]
     return results if _is_stack(a, b, rows) else results[0]
 
 

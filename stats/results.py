@@ -356,3 +356,16 @@ def encode_labels(flat: np.ndarray, categories: Sequence | None, what: str) -> t
             raise ValueError(f"{what} contain label {u!r}, which is not in categories {list(cats)}")
         lookup[i] = code
     return lookup[inverse.reshape(flat.shape)], cats
+
+
+def category_counts(arr: np.ndarray, categories: Sequence | None, caller: str) -> tuple[np.ndarray, tuple]:
+    """Per unit (row of ``arr``, shape (units, raters), missing labels allowed) the number of its ratings in each
+    category, shape (units, categories) as float, and the categories."""
+    if arr.size == 0:
+        raise ValueError(f"{caller} got no ratings (empty input)")
+    flat = arr.ravel()
+    present = ~missing_mask(flat)
+    codes, cats = encode_labels(flat[present], categories, "ratings")
+    k = len(cats)
+    unit = np.repeat(np.arange(arr.shape[0]), arr.shape[1])[present]
+    return np.bincount(unit * k + codes, minlength=arr.shape[0] * k).reshape(arr.shape[0], k).astype(float), cats

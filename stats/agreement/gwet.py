@@ -32,9 +32,8 @@ from stats.agreement.kappa import agreement_weights, pair_codes
 from stats.results import (
     NAN_CI,
     KappaResult,
-    encode_labels,
+    category_counts,
     landis_koch_band,
-    missing_mask,
     rating_matrix,
 )
 
@@ -161,16 +160,8 @@ def gwet_ac1_raters(ratings, weights: str | None = None, categories: Sequence | 
     with a single subject.
     """
     check_gwet_weights(weights)
-    arr = rating_matrix(ratings, "ratings")
-    if arr.size == 0:
-        raise ValueError("gwet_ac1_raters got no ratings (empty input)")
-    flat = arr.ravel()
-    present = ~missing_mask(flat)
-    codes, cats = encode_labels(flat[present], categories, "ratings")
+    counts, cats = category_counts(rating_matrix(ratings, "ratings"), categories, "gwet_ac1_raters")
     k = len(cats)
-    n_subjects, n_raters = arr.shape
-    subject = np.repeat(np.arange(n_subjects), n_raters)[present]
-    counts = np.bincount(subject * k + codes, minlength=n_subjects * k).reshape(n_subjects, k).astype(float)
     counts = counts[counts.sum(1) > 0]
     r = counts.sum(1)
     paired = r >= 2

@@ -21,9 +21,8 @@ import numpy as np
 from stats.results import (
     NAN_CI,
     AgreementResult,
-    encode_labels,
+    category_counts,
     landis_koch_band,
-    missing_mask,
     rating_matrix,
     wald_ci,
 )
@@ -92,16 +91,7 @@ def krippendorff_alpha(ratings, level: str = "nominal", categories: Sequence | N
 def _pairable_counts(ratings, categories: Sequence | None) -> tuple[np.ndarray, tuple]:
     """(pairable subjects, categories) counts of each category per subject rated by two or more raters, and the
     categories."""
-    arr = rating_matrix(ratings, "ratings")
-    n_raters, n_units = arr.shape
-    if arr.size == 0:
-        raise ValueError("krippendorff_alpha got no ratings (empty input)")
-    flat = arr.ravel()
-    present = ~missing_mask(flat)
-    codes, cats = encode_labels(flat[present], categories, "ratings")
-    v = len(cats)
-    unit = np.tile(np.arange(n_units), n_raters)[present]
-    counts = np.bincount(unit * v + codes, minlength=n_units * v).reshape(n_units, v).astype(float)
+    counts, cats = category_counts(rating_matrix(ratings, "ratings").T, categories, "krippendorff_alpha")
     pairable = counts.sum(1) >= 2
     if not pairable.any():
         raise ValueError("krippendorff_alpha needs at least one subject rated by two or more raters")
