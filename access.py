@@ -203,6 +203,12 @@ def case_states_visible_to(user, project: Project) -> bool:
     return coordinates(user, project)
 
 
+def case_split_visible_to(user, project: Project) -> bool:
+    """Whether the user may see cases' split (train, validation, held-out, study): coordinators only. Readers
+    never need it, and it would tell a calibration case (final, often tagged already) from their new ones."""
+    return coordinates(user, project)
+
+
 def _assigned(user, case: Case, role: str) -> bool:
     return _authenticated(user) and Assignment.objects.filter(case=case, user=user, role=role).exists()
 

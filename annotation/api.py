@@ -30,7 +30,8 @@ class CaseListApi(APIView):
     def get(self, request, slug):
         project = access.project_get_for(request.user, slug)
         cases = selectors.case_list_with_counts(access.cases_visible_to(request.user, project=project))
-        return Response(CaseListSerializer(cases.order_by("-priority", "id"), many=True).data)
+        return Response(CaseListSerializer(cases.order_by("-priority", "id"), many=True, context={
+            "split_visible": access.case_split_visible_to(request.user, project)}).data)
 
 
 class CaseDetailApi(APIView):
@@ -38,7 +39,8 @@ class CaseDetailApi(APIView):
     def get(self, request, case_id):
         case = selectors.case_detail(access.case_get_for(request.user, case_id),
                                      instances=access.instances_visible_to(request.user))
-        return Response(CaseDetailSerializer(case).data)
+        return Response(CaseDetailSerializer(case, context={
+            "split_visible": access.case_split_visible_to(request.user, case.project)}).data)
 
 
 class DicomUploadApi(APIView):

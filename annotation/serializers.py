@@ -48,7 +48,17 @@ class SeriesSerializer(serializers.ModelSerializer):
                   "echo_time", "instances"]
 
 
-class CaseListSerializer(serializers.ModelSerializer):
+class _SplitForCoordinators:
+    """Leaves ``split`` out unless the view's context says the user may see it (``access.case_split_visible_to``)."""
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not self.context.get("split_visible", False):
+            data.pop("split", None)
+        return data
+
+
+class CaseListSerializer(_SplitForCoordinators, serializers.ModelSerializer):
     series_count = serializers.IntegerField(read_only=True)
     instance_count = serializers.IntegerField(read_only=True)
 
@@ -58,7 +68,7 @@ class CaseListSerializer(serializers.ModelSerializer):
                   "series_count", "instance_count"]
 
 
-class CaseDetailSerializer(serializers.ModelSerializer):
+class CaseDetailSerializer(_SplitForCoordinators, serializers.ModelSerializer):
     series = SeriesSerializer(many=True, read_only=True)
     project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
 

@@ -55,7 +55,8 @@ def project_cases(request, slug):
     project = access.project_get_for(request.user, slug)
     cases = selectors.case_list_with_counts(access.cases_visible_to(request.user, project=project))
     context = _context(request, project=project, cases=cases.order_by("-priority", "id"),
-                       show_status=access.case_states_visible_to(request.user, project))
+                       show_status=access.case_states_visible_to(request.user, project),
+                       show_split=access.case_split_visible_to(request.user, project))
     if access.coordinates(request.user, project):
         context["progress"] = selectors.project_progress(project)
         context["readers"] = selectors.project_members(project, Role.READER)

@@ -301,6 +301,26 @@ def test_every_reader_route_shows_a_calibration_case_as_any_other(client, world)
     assert row["state"] == "in_progress" and set(row) == {"case", "project", "state", "read", "priority"}
 
 
+def test_no_reader_route_shows_a_split_that_would_tell_a_calibration_case(client, world):
+    cal, project, case = world["cal"], world["project"], world["adjudicated"]
+    Case.objects.filter(pk=case.pk).update(split=Case.Split.TRAIN)  # tagged for training, as final cases often are
+    calibration_settings_update(project=project, every=6, min_accuracy=None, min_kappa=None)
+    calibration_mark(case=case, calibration=True)
+    client.force_login(cal)
+    for url in (f"/api/cases/{case.pk}/", f"/api/cases/{world['regular'][0].pk}/"):
+        body = client.get(url).json()
+        assert body["id"] and "split" not in body
+    rows = client.get("/api/projects/calib/cases/").json()
+    assert case.pk in {row["id"] for row in rows} and not any("split" in row for row in rows)
+    page = client.get("/projects/calib/").content.decode()
+    assert "<th>Split</th>" not in page and Case.Split.TRAIN.label not in page
+    # The coordinator still sees every case's split.
+    client.force_login(world["coordinator"])
+    assert client.get(f"/api/cases/{case.pk}/").json()["split"] == "train"
+    assert {row["id"]: row["split"] for row in client.get("/api/projects/calib/cases/").json()}[case.pk] == "train"
+    assert "<th>Split</th>" in client.get("/projects/calib/").content.decode()
+
+
 def test_next_case_walks_through_calibration_cases_too(client, world):
     cal = world["cal"]
     calibration_settings_update(project=world["project"], every=3, min_accuracy=None, min_kappa=None)
