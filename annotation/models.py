@@ -352,7 +352,13 @@ class Finding(LevelFinding):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [models.Index(fields=["case", "disc_level", "finding_type"])]
+        indexes = [
+            models.Index(fields=["case", "disc_level", "finding_type"]),
+            # A model version's findings per case (pre-annotation, a study's pinned model): without it PostgreSQL
+            # intersects the case index with every readless row's, 0.4 s for a 1,000-case study before ANALYZE.
+            models.Index(fields=["model_version", "case"], condition=models.Q(read__isnull=True),
+                         name="finding_model_version_case"),
+        ]
 
     def __str__(self):
         return f"{self.disc_level} {self.finding_type}={self.value} ({self.source})"

@@ -75,13 +75,13 @@ def _all_reader_rows(finding: FindingData, block: np.ndarray) -> list[dict]:
         if complete.any():
             results.append(("fleiss", fleiss_kappa(block[:, complete].T, categories=cats)))
     if n_readers >= 2:
-        rated = block.astype(object)
-        rated[block < 0] = None
-        weights = kappa_weights(finding)
-        results.append(("gwet_ac2_quadratic" if weights else "gwet_ac1",
-                        safe(gwet_ac1_raters, rated.T, weights=weights, categories=cats)))
+        # Codes as floats, NaN where unrated: the core functions' fast path (an object array with None is ~10x
+        # slower to encode).
         values = block.astype(float)
         values[values < 0] = np.nan
+        weights = kappa_weights(finding)
+        results.append(("gwet_ac2_quadratic" if weights else "gwet_ac1",
+                        safe(gwet_ac1_raters, values.T, weights=weights, categories=cats)))
         level_of = "ordinal" if finding.scale == "ordinal" else "nominal"
         alpha = safe(krippendorff_alpha, values, level=level_of, categories=cats)
         results.append((f"krippendorff_{level_of}", alpha))
