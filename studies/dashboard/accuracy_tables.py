@@ -80,15 +80,16 @@ def _accuracy_boots(finding: FindingData, raters: list, truth, ratings, scores, 
     read = list(kappas)
     binary = bootstrap_binary_metrics(truth >= finding.positive_from, ratings[read] >= finding.positive_from,
                                       patients, rows=(truth >= 0) & (ratings[read] >= 0))
-    boots = {}
-    for i, metrics in zip(read, binary):
-        mask = (truth >= 0) & (ratings[i] >= 0)
-        truth_pos = truth[mask] >= finding.positive_from
-        auc = None
-        if truth_pos.any() and not truth_pos.all():
-            auc = bootstrap_roc_auc(truth_pos, rater_scores(raters[i], ratings[i], scores)[mask], patients[mask])
-        boots[i] = (metrics, kappas[i], auc)
-    return boots
+    # The AUC where a rater's rows hold both classes: one call for all of them (the readers' grades share one
+    # resampling).
+    masks = (truth >= 0) & (ratings[read] >= 0)
+    truth_pos = truth >= finding.positive_from
+    scored = [j for j, mask in enumerate(masks) if 0 < truth_pos[mask].sum() < mask.sum()]
+    aucs = {}
+    if scored:
+        rater_rows = np.stack([rater_scores(raters[read[j]], ratings[read[j]], scores) for j in scored])
+        aucs = dict(zip(scored, bootstrap_roc_auc(truth_pos, rater_rows, patients, rows=masks[scored])))
+    return {i: (metrics, kappas[i], aucs.get(j)) for j, (i, metrics) in enumerate(zip(read, binary))}
 
 
 def _accuracy_row(base: dict, finding: FindingData, rater: Rater, graded: _Graded, multi, boots: tuple) -> dict:

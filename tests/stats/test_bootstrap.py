@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from stats.accuracy import binary_metrics, roc_auc
 from stats.agreement import cohen_kappa, gwet_ac1
-from stats.bootstrap import bootstrap_binary_metrics, bootstrap_cohen_kappa, bootstrap_gwet_ac1, bootstrap_roc_auc
+from stats.bootstrap import (bootstrap_binary_metrics, bootstrap_cohen_kappa, bootstrap_gwet_ac1, bootstrap_roc_auc,
+                             percentile_results)
 from tests.stats.reference_bootstrap import bootstrap_ci
 
 PFIRRMANN = ["1", "2", "3", "4", "5"]
@@ -316,6 +317,40 @@ def test_fast_auc_bootstrap_equals_bootstrap_ci(kind):
     assert fast.n_valid == slow.n_valid < 300 and fast.ci == pytest.approx(slow.ci, abs=1e-12)
 
 
+def test_stacked_auc_entries_equal_one_call_each_on_their_rows():
+    """The dashboard's call: readers' grades (one shared matrix product, each with its own rows and score levels)
+    and the model's continuous scores stacked; each entry equals the 1-D call on its rows, which equals
+    bootstrap_ci (above)."""
+    patient, truth, pred = graded_discs(4, prevalence=0.4)
+    positive = truth.astype(int) >= 4
+    rng = np.random.default_rng(4)
+    model = pred.astype(float) / 5 + rng.normal(0, 0.1, pred.size)
+    binary_reader = (pred.astype(int) >= 4).astype(float)  # two score levels beside the other's five
+    scores = np.stack([pred.astype(float), binary_reader, model])
+    rows = np.ones(scores.shape, bool)
+    rows[1, np.isin(patient, ["p00", "p01"])] = False
+    rows[2, ::7] = False
+    stacked = bootstrap_roc_auc(positive, scores, patient, rows=rows, n_boot=300, seed=5)
+    assert len(stacked) == 3
+    for entry in range(3):
+        used = rows[entry]
+        single = bootstrap_roc_auc(positive[used], scores[entry, used], patient[used], n_boot=300, seed=5)
+        np.testing.assert_allclose(stacked[entry].replicates, single.replicates, rtol=0, atol=1e-15)
+        assert stacked[entry].value == single.value
+        assert single.value == pytest.approx(roc_auc(positive[used], scores[entry, used]).value, abs=1e-14)
+        assert stacked[entry].n_clusters == single.n_clusters
+    assert stacked[1].n_clusters == 28
+
+
+def test_stacked_auc_with_one_class_in_an_entrys_rows_raises():
+    patient, truth, pred = graded_discs(4, prevalence=0.4)
+    positive = truth.astype(int) >= 4
+    rows = np.ones((2, patient.size), bool)
+    rows[1] = ~positive  # the second entry's rows hold no positive disc
+    with pytest.raises(ValueError, match="both positive and negative"):
+        bootstrap_roc_auc(positive, np.stack([pred.astype(float)] * 2), patient, rows=rows, n_boot=50)
+
+
 def test_f1_bootstrap_equals_bootstrap_ci():
     patient, truth, pred = graded_discs(7, prevalence=0.4)
     fast = bootstrap_binary_metrics(truth.astype(int) >= 4, pred.astype(int) >= 4, patient, n_boot=200, seed=4)
@@ -338,3 +373,28 @@ def test_f1_bootstrap_equals_bootstrap_ci():
 def test_ac1_and_auc_bootstrap_bad_input_raises(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_percentile_results_equal_numpy_quantile_row_by_row():
+    """The vectorised intervals behind every fast path: numpy.quantile's linear method exactly, NaN and inf
+    replicates dropped, rows with one or no finite replicate handled as percentile_result documents."""
+    rng = np.random.default_rng(11)
+    values = rng.normal(size=(6, 1 + 257))
+    values[1, rng.choice(np.arange(1, 258), 40, replace=False)] = np.nan
+    values[2, 1:5] = [np.inf, -np.inf, np.nan, np.inf]
+    values[3, 2:] = np.nan  # one finite replicate
+    values[4, 1:] = np.nan  # none
+    values[5, 1:] = np.round(values[5, 1:], 1)  # ties
+    results = percentile_results(values, [10, 11, 12, 13, 14, 15], 0.05)
+    for row, result in zip(values, results):
+        finite = row[1:][np.isfinite(row[1:])]
+        assert result.value == row[0] and result.n_boot == 257 and result.n_valid == finite.size
+        if finite.size == 0:
+            assert np.isnan(result.ci).all() and np.isnan(result.se)
+            continue
+        assert result.ci == tuple(np.quantile(finite, [0.025, 0.975]))
+        if finite.size == 1:
+            assert np.isnan(result.se)
+        else:
+            assert result.se == pytest.approx(finite.std(ddof=1), rel=1e-12)
+    assert [r.n_clusters for r in results] == [10, 11, 12, 13, 14, 15]

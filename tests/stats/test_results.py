@@ -117,6 +117,9 @@ def test_encode_labels_follows_categories_and_keeps_absent_ones():
     assert codes.tolist() == [2, 0, 2] and cats == ("1", "2", "3")
     codes, cats = encode_labels(np.array([5, 2, 5]), None, "grades")
     assert codes.tolist() == [1, 0, 1] and cats == (2, 5)
+    # Codes 0..k-1 with categories range(k) (the dashboard's) come back as they are, absent ones kept.
+    codes, cats = encode_labels(np.array([2, 0, 2], dtype=np.int8), [0, 1, 2, 3], "grades")
+    assert codes.tolist() == [2, 0, 2] and codes.dtype == np.intp and cats == (0, 1, 2, 3)
     # A declared "nan" category is a label, not a missing value.
     assert encode_labels(np.array(["nan", "x"]), ["nan", "x"], "grades")[0].tolist() == [0, 1]
 
@@ -128,6 +131,7 @@ def test_encode_labels_follows_categories_and_keeps_absent_ones():
         (np.array([1, None], dtype=object), None, "grades contain missing values"),
         (np.array([1, "a"], dtype=object), None, "cannot be ordered"),
         (np.array(["1", "9"]), ["1", "2"], "label '9', which is not in categories"),
+        (np.array([0, 7, 3, -1]), [0, 1, 2], r"label -1, which is not in categories \[0, 1, 2\]"),
         (np.array(["1"]), [], "categories is empty"),
         (np.array(["1"]), ["1", None], "must not contain None or NaN"),
         (np.array(["1"]), ["1", "1"], "categories contain duplicates"),
