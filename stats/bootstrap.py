@@ -144,8 +144,9 @@ def _draw_counts(n_clusters: int, n_boot: int, seed: int) -> np.ndarray:
 
 @lru_cache(maxsize=4)
 def _patient_weights(n_clusters: int, n_boot: int, seed: int) -> np.ndarray:
-    """(n_clusters, 1 + n_boot) int32: column 0 all ones (the data), then :func:`_draw_counts`, a patient a row."""
-    weights = np.ones((n_clusters, 1 + n_boot), np.int32)
+    """(n_clusters, 1 + n_boot): column 0 all ones (the data), then :func:`_draw_counts`, a patient a row. int16
+    where it fits (no patient is drawn more than n_clusters times): the AUC's gathers move half the bytes."""
+    weights = np.ones((n_clusters, 1 + n_boot), np.int16 if n_clusters < 2**15 else np.int32)
     weights[:, 1:] = _draw_counts(n_clusters, n_boot, seed).T
     weights.flags.writeable = False
     return weights
@@ -506,8 +507,7 @@ def _auc_many_levels(truth: np.ndarray, scores: np.ndarray, codes: np.ndarray, n
     neg_scores, neg_patient = scores[negative][order], codes[negative][order]
     pos_patient = codes[truth]
     most = max(1, int(weights.max()))
-    exact = np.int32 if 2 * neg_patient.size * most * most < 2**31 else np.int64
-    weights = weights.astype(exact, copy=False)
+    exact = np.int32 if 2 * neg_patient.size * most * most < 2**31 else np.int64  # the sums; weights stay small
     # cum(j), the weight of the j lowest negatives, at each j where a positive looks: a positive's twice-wins
     # are cum(below its score) + cum(up to its score).
     looks = np.concatenate([np.searchsorted(neg_scores, scores[truth], side) for side in ("left", "right")])

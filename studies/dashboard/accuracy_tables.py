@@ -2,6 +2,7 @@
 pooled also per class, the confusion matrices and the ROC figure."""
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,9 +43,20 @@ def _graded(finding: FindingData, truth: np.ndarray, pred: np.ndarray, scores: n
                    safe(roc_auc, truth_pos, scores))
 
 
-def accuracy_tables(data: StudyData, tables: dict, figures: dict) -> None:
-    """Fills ``accuracy``, ``per_class`` and ``confusion``, and the confusion and ROC figures."""
+def accuracy_boots(data: StudyData, executor: Executor) -> dict:
+    """Starts the patient bootstraps of every disc row on ``executor``: {(finding, level): future of
+    :func:`_accuracy_boots`}. They are most of the dashboard's time, and numpy runs them mostly outside the GIL,
+    so they overlap with the tables computed meanwhile."""
     patient_of_case = patient_codes(data)
+    return {(name, level): executor.submit(_accuracy_boots, finding, data.raters, truth, ratings, scores,
+                                           patient_of_case[case_index])
+            for name, finding in data.findings.items()
+            for scope, level, truth, ratings, scores, case_index in scope_arrays(data, finding) if scope == "disc"}
+
+
+def accuracy_tables(data: StudyData, tables: dict, figures: dict, boot_futures: dict) -> None:
+    """Fills ``accuracy``, ``per_class`` and ``confusion``, and the confusion and ROC figures; ``boot_futures``
+    as :func:`accuracy_boots` returns them."""
     for name, finding in data.findings.items():
         cats = list(range(len(finding.values)))
         for scope, level, truth, ratings, scores, case_index in scope_arrays(data, finding):
@@ -52,7 +64,7 @@ def accuracy_tables(data: StudyData, tables: dict, figures: dict) -> None:
             all_discs = pooled(scope, level)
             boots = {}
             if scope == "disc":
-                boots = _accuracy_boots(finding, data.raters, truth, ratings, scores, patient_of_case[case_index])
+                boots = boot_futures[(name, level)].result()
             for i, rater in enumerate(data.raters):
                 mask = (truth >= 0) & (ratings[i] >= 0)
                 if rater.repetition != 1 or not mask.any():
