@@ -90,12 +90,11 @@ def _accuracy_boots(finding: FindingData, raters: list, truth, ratings, scores, 
     if not kappas:
         return {}
     read = list(kappas)
-    binary = bootstrap_binary_metrics(truth >= finding.positive_from, ratings[read] >= finding.positive_from,
-                                      patients, rows=(truth >= 0) & (ratings[read] >= 0))
-    # The AUC where a rater's rows hold both classes: one call for all of them (the readers' grades share one
-    # resampling).
     masks = (truth >= 0) & (ratings[read] >= 0)
     truth_pos = truth >= finding.positive_from
+    binary = bootstrap_binary_metrics(truth_pos, ratings[read] >= finding.positive_from, patients, rows=masks)
+    # The AUC where a rater's rows hold both classes: one call for all of them (the readers' grades share one
+    # resampling).
     scored = [j for j, mask in enumerate(masks) if 0 < truth_pos[mask].sum() < mask.sum()]
     aucs = {}
     if scored:
