@@ -11,6 +11,7 @@ from annotation.schema import anchor_finding, finding_specs, rare_findings
 from mlbackend.interpret import ImageDetections, PlacedFinding, place_findings, structure_groups
 
 WEIGHTS = {"uncertainty": 1.0, "plane_disagreement": 0.5, "rare_bonus": 0.5}
+RARE_FLOOR = 0.05  # a rare value's probability counts from here, as a detector's boxes from its predict conf
 
 
 def _normalised_entropy(scores: list[float]) -> float:
@@ -82,6 +83,29 @@ def informativeness(schema: dict, images: list[ImageDetections]) -> dict:
              + WEIGHTS["rare_bonus"] * rare_bonus)
     return {"score": round(score, 6), "uncertainty": round(uncertainty, 6),
             "plane_disagreement": round(plane_disagreement, 6), "rare_bonus": round(rare_bonus, 6)}
+
+
+def level_informativeness(schema: dict, probabilities: dict[str, dict], heads: dict[str, list[str]]) -> dict:
+    """The two-stage model's informativeness, from its level classifier ({level: {finding: probabilities of
+    heads[finding]}}): the mean normalised entropy over every level and finding (a level the detector did not
+    find counts as fully uncertain), plus the bonus for the likely rare values (their summed probabilities from RARE_FLOOR, capped at 1)."""
+    rare = rare_findings(schema)
+    entropies, rare_mass = [], 0.0
+    for level in schema["levels"]:
+        found = probabilities.get(level)
+        if found is None:
+            entropies.append(1.0)
+            continue
+        for name, p in found.items():
+            p = [float(v) for v in p if v > 0]
+            entropies.append(-sum(v * math.log(v) for v in p) / math.log(len(heads[name])) if len(p) > 1 else 0.0)
+            rare_mass += sum(float(v) for value, v in zip(heads[name], found[name])
+                             if (name, value) in rare and v >= RARE_FLOOR)
+    uncertainty = sum(entropies) / len(entropies) if entropies else 1.0
+    rare_bonus = min(1.0, rare_mass)
+    score = WEIGHTS["uncertainty"] * uncertainty + WEIGHTS["rare_bonus"] * rare_bonus
+    return {"score": round(score, 6), "uncertainty": round(uncertainty, 6), "plane_disagreement": 0.0,
+            "rare_bonus": round(rare_bonus, 6)}
 
 
 def task_score(detections) -> float:

@@ -99,7 +99,7 @@ class YoloAdapter:
 
     @classmethod
     def build(cls, config: ModelConfig) -> "YoloAdapter":
-        return cls(_yolo()(config.architecture, task=config.task), task=config.task)
+        return cls(_yolo()(config.architecture, task=config.detector_task), task=config.detector_task)
 
     @classmethod
     def load(cls, weights: Path | str) -> "YoloAdapter":
@@ -189,14 +189,20 @@ _loaded: dict[tuple[str, str], YoloAdapter] = {}
 _loaded_lock = threading.Lock()
 
 
-def adapter_for(weights: Path | str, sha256: str) -> YoloAdapter:
+def adapter_for(weights: Path | str, sha256: str, *, two_stage: bool = False):
     """The loaded model for a file, kept for the life of the process (keyed by checksum, so a replaced file is
-    reloaded); a worker loads each served version once."""
+    reloaded); a worker loads each served version once. A two-stage file gives a level_model.TwoStageAdapter,
+    which predicts as a YoloAdapter does."""
     key = (str(weights), sha256)
     with _loaded_lock:
         adapter = _loaded.get(key)
         if adapter is None:
-            adapter = YoloAdapter.load(weights)
+            if two_stage:
+                from mlbackend.level_model import TwoStageAdapter
+
+                adapter = TwoStageAdapter.load(weights)
+            else:
+                adapter = YoloAdapter.load(weights)
             if len(_loaded) >= MAX_LOADED:  # a few projects' served models; retired versions drop out
                 _loaded.pop(next(iter(_loaded)))
             _loaded[key] = adapter

@@ -83,6 +83,16 @@ def _axial_level(levels: list[str], image: ImageDetections) -> str:
     return levels[::-1][min(len(levels) - 1, round(image.rank * scale))]
 
 
+def axial_rank(levels: list[str], level: str, series_length: int) -> int:
+    """The rank (caudal first) of the axial slice _axial_level gives `level`: the first that names it, else the
+    nearest one."""
+    caudal_first = levels[::-1].index(level)
+    if series_length == len(levels):
+        return caudal_first
+    scale = (len(levels) - 1) / max(series_length - 1, 1)
+    return min(range(series_length), key=lambda rank: abs(rank * scale - caudal_first))
+
+
 def _sagittal_levels(schema: dict, mapped: list[tuple]) -> list[tuple]:
     """(detection, level, finding, value) on a sagittal image: levels from the order of the anchor boxes, the
     lowest one the schema's last level; nothing when no anchor box was found."""

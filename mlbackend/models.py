@@ -65,6 +65,11 @@ class ModelVersion(models.Model):
         return f"{self.project.slug}-v{self.version}"
 
     @property
+    def is_two_stage(self) -> bool:
+        """A detector and a level classifier in one file (level_model.TwoStageAdapter), not a YOLO checkpoint."""
+        return self.config.get("task") == "two_stage"
+
+    @property
     def predict_conf(self) -> float:
         """Boxes the model reports at all: low, so that the informativeness sees the classes it hesitates over."""
         return float(self.config.get("conf", 0.05))

@@ -11,7 +11,7 @@ from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 
 from annotation.models import Project
-from mlbackend.adapter import file_sha256
+from mlbackend.adapter import adapter_for, file_sha256
 from mlbackend.models import ModelVersion, ProjectModelSettings, TrainingRun
 
 ACTIVE_STATUSES = (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)
@@ -54,6 +54,11 @@ def model_file(version: ModelVersion) -> Path:
         cached.unlink(missing_ok=True)
         raise ModelFileCorrupt(f"{version.file}: the stored file's sha256 is not the registered {version.sha256}")
     return cached
+
+
+def served_model(version: ModelVersion):
+    """The version's loaded model (kept per process): a YoloAdapter, or a TwoStageAdapter for a two-stage one."""
+    return adapter_for(model_file(version), version.sha256, two_stage=version.is_two_stage)
 
 
 def _download(name: str, target: Path) -> None:

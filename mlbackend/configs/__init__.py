@@ -1,7 +1,7 @@
 """Model configurations a project chooses from: one yaml per file here (architecture, task, training defaults)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
@@ -19,6 +19,12 @@ class ModelConfig:
     epochs: int = 60
     batch: int = 16
     conf: float = 0.05
+    level: dict = field(default_factory=dict)  # two_stage: the level classifier's settings (services.two_stage)
+
+    @property
+    def detector_task(self) -> str:
+        """What the YOLO stage is built as: a two-stage model's detector is a plain detector."""
+        return "detect" if self.task == "two_stage" else self.task
 
     @property
     def architecture(self) -> str:
@@ -41,6 +47,6 @@ def config_load(name: str) -> ModelConfig:
     if name not in config_names():
         raise ValueError(f"unknown model config {name!r}; expected one of {config_names()}")
     raw = yaml.safe_load((CONFIG_DIR / f"{name}.yaml").read_text()) or {}
-    if raw.get("task", "detect") not in {"detect", "segment"}:
-        raise ValueError(f"config {name!r}: task must be detect or segment")
+    if raw.get("task", "detect") not in {"detect", "segment", "two_stage"}:
+        raise ValueError(f"config {name!r}: task must be detect, segment or two_stage")
     return ModelConfig(name=name, **raw)

@@ -27,10 +27,10 @@ from annotation.schema import class_to_finding
 from annotation.rendering import instance_to_uint8
 from interchange.formats import label_studio as ls_format
 from mlbackend.active_learning import task_score
-from mlbackend.adapter import Detection, adapter_for
+from mlbackend.adapter import Detection
 from mlbackend.interpret import ImageDetections, place_findings
 from mlbackend.models import LabelStudioLink, ModelVersion, ProjectModelSettings
-from mlbackend.selectors import model_file, served_version_for
+from mlbackend.selectors import served_model, served_version_for
 from mlbackend.services import media, remote
 from spineplatform.parsers import json_loads_limited
 
@@ -240,7 +240,7 @@ def predict(*, project: Project, tasks: list, ls_project: str | None, label_conf
     loaded = [image for image in images if image is not None]
     found_by_image = iter([])
     if version is not None and loaded:
-        adapter = adapter_for(model_file(version), version.sha256)
+        adapter = served_model(version)
         found_by_image = iter(adapter.predict([pixels for pixels, _ in loaded], imgsz=version.imgsz or 512,
                                               conf=version.findings_conf))
     results = []

@@ -10,11 +10,10 @@ from django.db import transaction
 from annotation import services as annotation_services
 from annotation.models import Case, Instance, Series
 from annotation.rendering import instance_to_uint8
-from mlbackend.active_learning import informativeness
-from mlbackend.adapter import adapter_for
+from mlbackend.active_learning import informativeness, level_informativeness
 from mlbackend.interpret import ImageDetections, case_findings
 from mlbackend.models import CaseInformativeness, ModelVersion
-from mlbackend.selectors import model_file, served_version_for
+from mlbackend.selectors import served_model, served_version_for
 
 logger = logging.getLogger(__name__)
 
@@ -28,21 +27,36 @@ def instances_to_predict(series: Series, instances: list[Instance]) -> list[tupl
     return list(enumerate(instances))
 
 
-def case_detections(case: Case, version: ModelVersion) -> list[ImageDetections]:
-    """Runs the model over the case, one batch per series."""
-    adapter = adapter_for(model_file(version), version.sha256)
-    conf = version.predict_conf
+def case_detections(case: Case, detector, *, imgsz: int, conf: float,
+                    rendered: dict | None = None) -> list[ImageDetections]:
+    """Runs a detector (an adapter's predict) over the case, one batch per series; `rendered`, when given,
+    keeps the pixels by instance id for a second stage."""
     images: list[ImageDetections] = []
     for series in case.series.all().prefetch_related("instances"):
         instances = list(series.instances.all())
         chosen = instances_to_predict(series, instances)
         pixels = [instance_to_uint8(instance) for _, instance in chosen]
-        detections = adapter.predict(pixels, imgsz=version.imgsz or 512, conf=conf)
+        if rendered is not None:
+            rendered.update({instance.pk: image for (_, instance), image in zip(chosen, pixels)})
+        detections = detector.predict(pixels, imgsz=imgsz, conf=conf)
         for (rank, instance), found, image in zip(chosen, detections, pixels):
             images.append(ImageDetections(instance_id=instance.pk, plane=series.plane, rank=rank,
                                           series_length=len(instances), detections=tuple(found),
                                           image_height=int(np.asarray(image).shape[0])))
     return images
+
+
+def case_model_findings(case: Case, version: ModelVersion) -> tuple[list, dict]:
+    """(placed findings for readers, informativeness parts) of the served version on one case."""
+    schema, model, imgsz = case.project.label_schema, served_model(version), version.imgsz or 512
+    if version.is_two_stage:
+        from mlbackend.services.two_stage import case_levels
+
+        levels = case_levels(case, model, imgsz=imgsz, conf=version.predict_conf)
+        return (levels.findings(schema, version.findings_conf),
+                level_informativeness(schema, levels.probabilities, model.classifier.heads))
+    images = case_detections(case, model, imgsz=imgsz, conf=version.predict_conf)
+    return case_findings(schema, images, version.findings_conf), informativeness(schema, images)
 
 
 def cases_preannotate(*, case_ids: list[int], reorder: bool = True) -> dict[int, int]:
@@ -55,12 +69,10 @@ def cases_preannotate(*, case_ids: list[int], reorder: bool = True) -> dict[int,
         version = served_version_for(case.project)
         if version is None:
             continue
-        images = case_detections(case, version)
-        schema = case.project.label_schema
+        placed, parts = case_model_findings(case, version)
         findings = [annotation_services.ModelFindingInput(
             disc_level=p.disc_level, finding_type=p.finding_type, value=p.value, score=round(p.score, 4),
-            instance_id=p.instance_id, box=p.box) for p in case_findings(schema, images, version.findings_conf)]
-        parts = informativeness(schema, images)
+            instance_id=p.instance_id, box=p.box) for p in placed]
         with transaction.atomic():  # a worker killed here leaves the case's old findings and score, or both new
             annotation_services.model_findings_replace(case=case, model_version=version.label, findings=findings)
             CaseInformativeness.objects.update_or_create(case=case,

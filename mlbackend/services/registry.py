@@ -19,20 +19,23 @@ from mlbackend.selectors import model_storage_name
 from mlbackend.services.model_settings import project_model_settings
 
 PROMOTION_METRIC = "map50_95"
+LEVEL_METRIC = "level_score"  # a two-stage candidate's: mean per-level kappa and AUCs (level_eval.level_metrics)
 
 
 def promotion_decide(*, candidate: dict | None, served: dict | None, served_exists: bool) -> tuple[bool, str]:
-    """A candidate is served only if it beats the served model on the same held-out set (strictly, on
-    mAP50-95, then mAP50 as tie-break never promotes on equality). With nothing served, any model is better
-    than none."""
+    """A candidate is served only if it beats the served model on the same held-out set, strictly (equality
+    never promotes): on the per-level score when both were scored per level (a two-stage training scores the
+    served model that way too), else on mAP50-95. With nothing served, any model is better than none."""
     if not served_exists:
         return True, "no model served yet"
     if candidate is None or served is None:
         return False, "no held-out set to compare on"
-    c, s = candidate.get(PROMOTION_METRIC, 0.0), served.get(PROMOTION_METRIC, 0.0)
+    metric = LEVEL_METRIC if candidate.get(LEVEL_METRIC) is not None and served.get(LEVEL_METRIC) is not None \
+        else PROMOTION_METRIC
+    c, s = candidate.get(metric) or 0.0, served.get(metric) or 0.0
     if c > s:
-        return True, f"{PROMOTION_METRIC} {c:.4f} > served {s:.4f}"
-    return False, f"{PROMOTION_METRIC} {c:.4f} <= served {s:.4f}"
+        return True, f"{metric} {c:.4f} > served {s:.4f}"
+    return False, f"{metric} {c:.4f} <= served {s:.4f}"
 
 
 @transaction.atomic

@@ -20,11 +20,13 @@ from django.utils import timezone
 
 from annotation import services as annotation_services
 from annotation.models import Project
-from mlbackend.adapter import EpochProgress, YoloAdapter, adapter_for, training_device
+from annotation.schema import anchor_finding
+from mlbackend.adapter import EpochProgress, YoloAdapter, training_device
 from mlbackend.configs import config_load
 from mlbackend.models import ModelVersion, TrainingRun
 from mlbackend.routing import ml_queue
-from mlbackend.selectors import ACTIVE_STATUSES, model_file, served_version_for
+from mlbackend.selectors import ACTIVE_STATUSES, model_file, served_model, served_version_for
+from mlbackend.services import two_stage
 from mlbackend.services.dataset import DatasetExport, case_partition, dataset_export
 from mlbackend.services.model_settings import project_model_settings
 from mlbackend.services.registry import model_version_register, promotion_decide
@@ -121,47 +123,85 @@ def _progress_recorder(run: TrainingRun, on_epoch):
 
 
 def _candidate(config, export: DatasetExport, served: ModelVersion | None) -> tuple[YoloAdapter, ModelVersion | None]:
-    """The model to train and its parent: the served weights when they fit (same classes and config), else a
-    fresh build of the config."""
-    if served is not None and served.class_names == export.class_names and served.config_name == config.name:
-        return YoloAdapter.load(model_file(served)), served  # continue from the served weights
+    """The detector to train and its parent: the served weights (a two-stage model's detector) when they fit
+    (same classes, same detector architecture: a project moving to the two-stage config keeps its detector),
+    else a fresh build of the config."""
+    if served is not None and served.class_names == export.class_names and (
+            served.config_name == config.name or served.config.get("model") == config.model):
+        weights = served_model(served).detector_file if served.is_two_stage else model_file(served)
+        return YoloAdapter.load(weights), served  # continue from the served weights
     return YoloAdapter.build(config), served
 
 
-def _heldout_metrics(candidate: YoloAdapter, served: ModelVersion | None, export: DatasetExport, *, imgsz: int,
-                     work: Path, device: str) -> tuple[dict | None, dict | None]:
-    """Candidate's and served model's metrics on the same held-out split; (None, None) without one."""
+def _heldout_metrics(candidate, served: ModelVersion | None, export: DatasetExport, *, imgsz: int, work: Path,
+                     device: str, level_cases: list | None = None, conf: float = 0.05) -> tuple[dict | None, dict | None]:
+    """Candidate's and served model's metrics on the same held-out split; (None, None) without one. With
+    `level_cases` (a two-stage candidate), both are also scored per level on those cases."""
     if not export.images.get("test"):
         return None, None
     evaluate = {"data_yaml": export.data_yaml, "split": "test", "imgsz": imgsz, "out_dir": work, "device": device}
     metrics = candidate.evaluate(**evaluate).as_dict()
     served_metrics = None
     if served is not None:
-        served_metrics = adapter_for(model_file(served), served.sha256).evaluate(**evaluate).as_dict()
+        served_metrics = served_model(served).evaluate(**evaluate).as_dict()
+    if level_cases:
+        for model, scored in ((candidate, metrics), (served and served_model(served), served_metrics)):
+            if scored is not None:
+                levels = two_stage.heldout_level_metrics(level_cases, model, imgsz=imgsz, conf=conf)
+                scored.update(levels=levels, level_score=levels["level_score"])
     return metrics, served_metrics
+
+
+def _level_stage(run: TrainingRun, config, detector: YoloAdapter, weights: Path, parts: dict, served, *,
+                 work: Path, device: str, on_epoch):
+    """A two-stage config's second stage: the level classifier, trained on what the detector was, for the
+    run's share of the configured epochs. Returns (the two-stage model, its file, seconds)."""
+    from mlbackend.level_model import TwoStageAdapter
+
+    schema = run.project.label_schema
+    settings = two_stage.level_settings(config)
+    epochs = max(1, round(settings["epochs"] * run.epochs / max(config.epochs, 1)))
+
+    def progress(epoch: EpochProgress) -> None:  # the run's epochs go on counting past the detector's
+        on_epoch(EpochProgress(epoch=run.epochs + epoch.epoch, epochs=run.epochs + epochs, loss=epoch.loss,
+                               epoch_seconds=epoch.epoch_seconds))
+
+    file, classifier, seconds, _ = two_stage.classifier_train(
+        parts=parts, schema=schema, config=config, detector_weights=weights, out=work, epochs=epochs,
+        device=device, on_epoch=progress, served=served_model(served) if served and served.is_two_stage else None)
+    model = TwoStageAdapter(detector, classifier, two_stage.schema_classes(schema), anchor_finding(schema))
+    return model, file, seconds
 
 
 def _train_and_register(run: TrainingRun, *, work: Path, device: str, on_epoch, batch: int | None) -> TrainingRun:
     """Export, train, gate; then the version row, its file, the served pointer and SUCCEEDED in one transaction."""
     project = run.project
     config = config_load(run.config_name)
-    export = dataset_export(project=project, out_dir=work / "dataset", task=config.task)
+    parts = case_partition(project)
+    export = dataset_export(project=project, out_dir=work / "dataset", task=config.detector_task, parts=parts)
     if not export.images.get("train"):
         raise TrainingError("no ground-truth boxes to train on yet")
     served = served_version_for(project)
     candidate, parent = _candidate(config, export, served)
+    progress = _progress_recorder(run, on_epoch)
     result = candidate.train(data_yaml=export.data_yaml, out_dir=work, epochs=run.epochs, imgsz=run.imgsz,
-                             batch=batch or config.batch, device=device, on_epoch=_progress_recorder(run, on_epoch))
-    metrics, served_metrics = _heldout_metrics(candidate, served, export, imgsz=run.imgsz, work=work, device=device)
+                             batch=batch or config.batch, device=device, on_epoch=progress)
+    weights, seconds, level_cases = result.weights, result.seconds, None
+    if config.task == "two_stage":
+        candidate, weights, level_seconds = _level_stage(run, config, candidate, result.weights, parts, served,
+                                                         work=work, device=device, on_epoch=progress)
+        seconds, level_cases = seconds + level_seconds, parts["test"]
+    metrics, served_metrics = _heldout_metrics(candidate, served, export, imgsz=run.imgsz, work=work, device=device,
+                                               level_cases=level_cases, conf=config.conf)
     promote, reason = promotion_decide(candidate=metrics, served=served_metrics, served_exists=served is not None)
     gate = {"promoted": promote, "reason": reason, "served_version": served.version if served else None,
             "served_metrics": served_metrics, "heldout_images": export.images.get("test", 0)}
     with transaction.atomic():
         version = model_version_register(
-            project=project, weights=result.weights, config_name=config.name, class_names=export.class_names,
+            project=project, weights=weights, config_name=config.name, class_names=export.class_names,
             metrics=metrics or {}, gate=gate, promote=promote, parent=parent,
             training_case_ids=export.train_case_ids, validation_case_ids=export.val_case_ids,
-            heldout_case_ids=export.test_case_ids, device=device, train_seconds=round(result.seconds, 2),
+            heldout_case_ids=export.test_case_ids, device=device, train_seconds=round(seconds, 2),
             epochs=run.epochs, imgsz=run.imgsz,
         )
         return training_run_transition(run, TrainingRun.Status.SUCCEEDED, model_version=version,

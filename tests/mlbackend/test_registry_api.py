@@ -52,8 +52,9 @@ def test_every_config_builds_offline_including_the_custom_modified_yolov5():
     from mlbackend.configs import config_load, config_names
     from mlbackend.yolo_modules import SPPFResidual, SqueezeExcite
 
-    assert config_names() == ["yolo11n", "yolo11s", "yolov5n-se", "yolov8n", "yolov8n-seg", "yolov8s"]
+    assert config_names() == ["two-stage", "yolo11n", "yolo11s", "yolov5n-se", "yolov8n", "yolov8n-seg", "yolov8s"]
     model = YoloAdapter.build(config_load("yolov5n-se")).model.model
     kinds = [type(layer) for layer in model.model]
     assert kinds.count(SqueezeExcite) == 4 and kinds.count(SPPFResidual) == 1
     assert YoloAdapter.build(config_load("yolov8n-seg")).task == "segment"
+    assert YoloAdapter.build(config_load("two-stage")).task == "detect"  # its first stage
