@@ -5,7 +5,7 @@
 # calls because a call carries at most 64 MiB (installs land in .site/, kept while the machine stays warm):
 #
 #   run(carry=[".whl-big"], command="bash bench/gpu_check.sh install")
-#   run(carry=[".whl"],     command="bash bench/gpu_check.sh")      # gpu tests, inference, training (~5 min)
+#   run(carry=[".whl"],     command="bash bench/gpu_check.sh")      # gpu tests, inference, training, levels (~7 min)
 #   run(carry=[".whl"],     command="bash bench/gpu_check.sh al")   # active learning at scale, a call of its own
 #
 # `bash bench/gpu_check.sh tiny` runs every step with tiny settings and no CUDA needed: how the script is checked
@@ -28,7 +28,8 @@ case "$mode" in
         "$py" -c "import torch; assert torch.cuda.is_available(), 'no CUDA'; print('torch', torch.__version__, torch.cuda.get_device_name(0))"
         "$py" -m pytest -q -m gpu -p no:cacheprovider tests/mlbackend
         "$py" bench/inference.py --rounds 3
-        "$py" bench/train.py --cases 40 --epochs 5 --imgsz 512 ;;
+        "$py" bench/train.py --cases 40 --epochs 5 --imgsz 512
+        "$py" bench/level_classifier.py --train 80 --test 40 --epochs 20 --level-epochs 60 --imgsz 256 ;;
     al)
         # The scale the issue asks for: >= 500 cases, >= 8 rounds, enough epochs per round to learn.
         "$py" bench/active_learning.py --cases 500 --test 100 --initial 20 --step 20 --rounds 8 --epochs 10 \
@@ -37,6 +38,7 @@ case "$mode" in
         "$py" -c "import torch; print('torch', torch.__version__, 'cuda' if torch.cuda.is_available() else 'cpu')"
         "$py" bench/inference.py --rounds 1
         "$py" bench/train.py --cases 4 --epochs 1 --imgsz 64 --batch 4
+        "$py" bench/level_classifier.py --train 3 --test 2 --epochs 1 --level-epochs 1 --imgsz 64 --batch 4
         "$py" bench/active_learning.py --cases 16 --test 4 --initial 4 --step 4 --rounds 2 --epochs 1 --seeds 1 \
             --imgsz 64 --png "${OUT:-var/bench}/active_learning_tiny.png" ;;
     *)

@@ -129,7 +129,8 @@ def _network(heads: dict[str, int], *, width: int, depth: int, layers: int):
             self.cls = nn.Parameter(torch.zeros(1, 1, d))
             self.missing_axial = nn.Parameter(torch.zeros(1, 1, d))
             self.position = nn.Parameter(torch.randn(1, depth + 2, d) * 0.02)  # class token, slices, axial
-            layer = nn.TransformerEncoderLayer(d, nhead=4, dim_feedforward=2 * d, dropout=0.1, batch_first=True)
+            layer = nn.TransformerEncoderLayer(d, nhead=4, dim_feedforward=2 * d, dropout=0.1, batch_first=True,
+                                               norm_first=True)  # pre-norm: trains on few samples, no warm-up
             self.fusion = nn.TransformerEncoder(layer, num_layers=layers, enable_nested_tensor=False)
             self.heads = nn.ModuleDict({name: nn.Linear(d, n) for name, n in heads.items()})
 
@@ -140,7 +141,8 @@ def _network(heads: dict[str, int], *, width: int, depth: int, layers: int):
             if has_axial.any():  # only the levels that have an axial slice are encoded
                 axial_tokens[has_axial] = self.encoder(axial[has_axial][:, None, None]).to(axial_tokens.dtype)
             tokens = torch.cat([self.cls.expand(b, 1, -1), sagittal_tokens, axial_tokens], 1) + self.position
-            fused = self.fusion(tokens)[:, 0]
+            # The heads also see the encoder's mean token: a direct path while the transformer is still learning.
+            fused = self.fusion(tokens)[:, 0] + tokens[:, 1:].mean(1)
             return {name: head(fused) for name, head in self.heads.items()}
 
     return LevelClassifier()
