@@ -26,6 +26,7 @@ from annotation.rendering import instance_to_uint8
 from fixtures.phantoms import generate_phantoms
 from mlbackend import selectors, services
 from mlbackend.adapter import _as_bgr, adapter_for, training_device
+from mlbackend.services.case_predictions import instances_to_predict
 from mlbackend.models import LabelStudioLink
 from mlbackend.services.ml_client import ml_client_rotate
 
@@ -71,7 +72,7 @@ def main():
                 started = time.perf_counter()
                 services.cases_preannotate(case_ids=[case.pk])
                 case_s.append(time.perf_counter() - started)
-            case_images = sum(len(services.preannotation.instances_to_predict(s, list(s.instances.all())))
+            case_images = sum(len(instances_to_predict(s, list(s.instances.all())))
                               for s in case.series.all())
         finally:
             _ml_common.project_cleanup(project)

@@ -189,20 +189,15 @@ _loaded: dict[tuple[str, str], YoloAdapter] = {}
 _loaded_lock = threading.Lock()
 
 
-def adapter_for(weights: Path | str, sha256: str, *, two_stage: bool = False):
+def adapter_for(weights: Path | str, sha256: str, *, load: Callable | None = None):
     """The loaded model for a file, kept for the life of the process (keyed by checksum, so a replaced file is
-    reloaded); a worker loads each served version once. A two-stage file gives a level_model.TwoStageAdapter,
-    which predicts as a YoloAdapter does."""
+    reloaded); a worker loads each served version once. `load` reads the file (YoloAdapter.load, or another
+    kind's, level_model.TwoStageAdapter.load)."""
     key = (str(weights), sha256)
     with _loaded_lock:
         adapter = _loaded.get(key)
         if adapter is None:
-            if two_stage:
-                from mlbackend.level_model import TwoStageAdapter
-
-                adapter = TwoStageAdapter.load(weights)
-            else:
-                adapter = YoloAdapter.load(weights)
+            adapter = (load or YoloAdapter.load)(weights)
             if len(_loaded) >= MAX_LOADED:  # a few projects' served models; retired versions drop out
                 _loaded.pop(next(iter(_loaded)))
             _loaded[key] = adapter

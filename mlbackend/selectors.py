@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 
 from annotation.models import Project
 from mlbackend.adapter import adapter_for, file_sha256
+from mlbackend.level_model import TwoStageAdapter
 from mlbackend.models import ModelVersion, ProjectModelSettings, TrainingRun
 
 ACTIVE_STATUSES = (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)
@@ -58,7 +59,7 @@ def model_file(version: ModelVersion) -> Path:
 
 def served_model(version: ModelVersion):
     """The version's loaded model (kept per process): a YoloAdapter, or a TwoStageAdapter for a two-stage one."""
-    return adapter_for(model_file(version), version.sha256, two_stage=version.is_two_stage)
+    return adapter_for(model_file(version), version.sha256, load=TwoStageAdapter.load if version.is_two_stage else None)
 
 
 def _download(name: str, target: Path) -> None:

@@ -23,13 +23,14 @@ from annotation.models import Project
 from annotation.schema import anchor_finding
 from mlbackend.adapter import EpochProgress, YoloAdapter, training_device
 from mlbackend.configs import config_load
+from mlbackend.level_model import TwoStageAdapter
 from mlbackend.models import ModelVersion, TrainingRun
 from mlbackend.routing import ml_queue
 from mlbackend.selectors import ACTIVE_STATUSES, model_file, served_model, served_version_for
-from mlbackend.services import two_stage
 from mlbackend.services.dataset import DatasetExport, case_partition, dataset_export
 from mlbackend.services.model_settings import project_model_settings
 from mlbackend.services.registry import model_version_register, promotion_decide
+from mlbackend.services.two_stage import classifier_train, heldout_level_metrics, level_settings, schema_classes
 
 logger = logging.getLogger(__name__)
 STALE_AFTER = timedelta(minutes=10)  # a running training writes a heartbeat at least once per epoch
@@ -147,7 +148,7 @@ def _heldout_metrics(candidate, served: ModelVersion | None, export: DatasetExpo
     if level_cases:
         for model, scored in ((candidate, metrics), (served and served_model(served), served_metrics)):
             if scored is not None:
-                levels = two_stage.heldout_level_metrics(level_cases, model, imgsz=imgsz, conf=conf)
+                levels = heldout_level_metrics(level_cases, model, imgsz=imgsz, conf=conf)
                 scored.update(levels=levels, level_score=levels["level_score"])
     return metrics, served_metrics
 
@@ -156,20 +157,18 @@ def _level_stage(run: TrainingRun, config, detector: YoloAdapter, weights: Path,
                  work: Path, device: str, on_epoch):
     """A two-stage config's second stage: the level classifier, trained on what the detector was, for the
     run's share of the configured epochs. Returns (the two-stage model, its file, seconds)."""
-    from mlbackend.level_model import TwoStageAdapter
-
     schema = run.project.label_schema
-    settings = two_stage.level_settings(config)
+    settings = level_settings(config)
     epochs = max(1, round(settings["epochs"] * run.epochs / max(config.epochs, 1)))
 
     def progress(epoch: EpochProgress) -> None:  # the run's epochs go on counting past the detector's
         on_epoch(EpochProgress(epoch=run.epochs + epoch.epoch, epochs=run.epochs + epochs, loss=epoch.loss,
                                epoch_seconds=epoch.epoch_seconds))
 
-    file, classifier, seconds, _ = two_stage.classifier_train(
+    file, classifier, seconds, _ = classifier_train(
         parts=parts, schema=schema, config=config, detector_weights=weights, out=work, epochs=epochs,
         device=device, on_epoch=progress, served=served_model(served) if served and served.is_two_stage else None)
-    model = TwoStageAdapter(detector, classifier, two_stage.schema_classes(schema), anchor_finding(schema))
+    model = TwoStageAdapter(detector, classifier, schema_classes(schema), anchor_finding(schema))
     return model, file, seconds
 
 

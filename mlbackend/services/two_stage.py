@@ -18,7 +18,7 @@ from annotation.schema import anchor_finding, finding_specs, negative_values
 from mlbackend.interpret import ImageDetections, PlacedFinding, axial_rank, place_findings
 from mlbackend.level_eval import Calls, classifier_calls, detector_calls, level_metrics
 from mlbackend.level_model import CropSpec, LevelClassifierModel, LevelInput, LevelSample, two_stage_save
-from mlbackend.services.preannotation import case_detections
+from mlbackend.services.case_predictions import case_detections
 
 DEFAULTS = {"width": 16, "layers": 2, "crop": 48, "depth": 5, "epochs": 30, "batch": 32, "lr": 1e-3}
 
