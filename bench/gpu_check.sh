@@ -7,6 +7,7 @@
 #   run(carry=[".whl-big"], command="bash bench/gpu_check.sh install")
 #   run(carry=[".whl"],     command="bash bench/gpu_check.sh")      # gpu tests, inference, training, levels (~7 min)
 #   run(carry=[".whl"],     command="bash bench/gpu_check.sh al")   # active learning at scale, a call of its own
+#   run(carry=[".whl"],     command="bash bench/gpu_check.sh al2")  # the same with the two-stage model
 #
 # `bash bench/gpu_check.sh tiny` runs every step with tiny settings and no CUDA needed: how the script is checked
 # where no GPU is lent (make the wheels first, or run it in the project's .venv with PYTHON=.venv/bin/python).
@@ -34,13 +35,20 @@ case "$mode" in
         # The scale the issue asks for: >= 500 cases, >= 8 rounds, enough epochs per round to learn.
         "$py" bench/active_learning.py --cases 500 --test 100 --initial 20 --step 20 --rounds 8 --epochs 10 \
             --seeds 1 --imgsz 256 --png "${OUT:-var/bench}/active_learning.png" ;;
+    al2)
+        # The same scale with the two-stage model: ranked by its per-level uncertainty, scored by level_score.
+        "$py" bench/active_learning.py --cases 500 --test 100 --initial 20 --step 20 --rounds 8 --epochs 10 \
+            --seeds 1 --imgsz 256 --model two-stage --level-epochs 20 \
+            --png "${OUT:-var/bench}/active_learning_two_stage.png" ;;
     tiny)
         "$py" -c "import torch; print('torch', torch.__version__, 'cuda' if torch.cuda.is_available() else 'cpu')"
         "$py" bench/inference.py --rounds 1
         "$py" bench/train.py --cases 4 --epochs 1 --imgsz 64 --batch 4
         "$py" bench/level_classifier.py --train 3 --test 2 --epochs 1 --level-epochs 1 --imgsz 64 --batch 4
         "$py" bench/active_learning.py --cases 16 --test 4 --initial 4 --step 4 --rounds 2 --epochs 1 --seeds 1 \
-            --imgsz 64 --png "${OUT:-var/bench}/active_learning_tiny.png" ;;
+            --imgsz 64 --png "${OUT:-var/bench}/active_learning_tiny.png"
+        "$py" bench/active_learning.py --cases 16 --test 4 --initial 4 --step 4 --rounds 2 --epochs 1 --seeds 1 \
+            --imgsz 64 --model two-stage --level-epochs 1 --png "${OUT:-var/bench}/active_learning_two_stage_tiny.png" ;;
     *)
-        echo "usage: bash bench/gpu_check.sh [install|gpu|al|tiny]" >&2; exit 2 ;;
+        echo "usage: bash bench/gpu_check.sh [install|gpu|al|al2|tiny]" >&2; exit 2 ;;
 esac

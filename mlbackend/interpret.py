@@ -153,6 +153,20 @@ def case_findings(schema: dict, images: list[ImageDetections], threshold: float)
     return list(shown.values())
 
 
+def disc_boxes(schema: dict, images: list[ImageDetections]) -> dict[str, PlacedFinding]:
+    """Per level the disc box (the anchor finding's) on the sagittal images: from the middle slice first (where
+    readers box), then the slice with the most confident boxes."""
+    anchor = anchor_finding(schema)
+    sagittal = sorted((image for image in images if image.plane == "sagittal"),
+                      key=lambda image: (image.rank != image.series_length // 2, -sum(d.score for d in image.detections)))
+    discs: dict[str, PlacedFinding] = {}
+    for image in sagittal:
+        for p in place_findings(schema, image):
+            if p.finding_type == anchor:
+                discs.setdefault(p.disc_level, p)
+    return discs
+
+
 def confident(image: ImageDetections, threshold: float) -> ImageDetections:
     """The image with only the boxes scoring at least `threshold`."""
     return replace(image, detections=tuple(d for d in image.detections if d.score >= threshold))

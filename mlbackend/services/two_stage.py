@@ -15,7 +15,7 @@ import numpy as np
 from annotation.models import Case, GroundTruthItem, Instance, Series
 from annotation.rendering import instance_to_uint8
 from annotation.schema import anchor_finding, finding_specs, negative_values
-from mlbackend.interpret import ImageDetections, PlacedFinding, axial_rank, place_findings
+from mlbackend.interpret import ImageDetections, PlacedFinding, axial_rank, disc_boxes, place_findings
 from mlbackend.level_eval import Calls, classifier_calls, detector_calls, level_metrics
 from mlbackend.level_model import CropSpec, LevelClassifierModel, LevelInput, LevelSample, two_stage_save
 from mlbackend.services.case_predictions import case_detections
@@ -32,31 +32,38 @@ def heads_for(schema: dict) -> dict[str, list[str]]:
     return {name: list(spec.values) for name, spec in finding_specs(schema).items()}
 
 
-class _CaseImages:
-    """A case's sagittal and axial series (the first of each), pixels rendered once when first asked."""
+class SeriesPictures:
+    """A case's sagittal and axial series as the level classifier reads them: `items` rendered once when first
+    asked (`render`), a sagittal one found by `key(item)` == the instance id a disc box was placed on."""
 
-    def __init__(self, case: Case, rendered: dict | None = None):
-        self.series: dict[str, list[Instance]] = {}
-        for series in case.series.all().prefetch_related("instances").order_by("id"):
-            if series.plane in (Series.Plane.SAGITTAL, Series.Plane.AXIAL):
-                self.series.setdefault(series.plane, list(series.instances.all()))
+    def __init__(self, sagittal: list, axial: list, *, render, key, rendered: dict | None = None):
+        self.sagittal, self.axial, self._render, self._key = sagittal, axial, render, key
         self._pixels = dict(rendered or {})
 
-    def _render(self, instance: Instance) -> np.ndarray:
-        if instance.pk not in self._pixels:
-            self._pixels[instance.pk] = instance_to_uint8(instance)
-        return self._pixels[instance.pk]
+    def pixels(self, item) -> np.ndarray:
+        key = self._key(item)
+        if key not in self._pixels:
+            self._pixels[key] = self._render(item)
+        return self._pixels[key]
 
-    def level_input(self, instance_id: int, box, level: str, levels: list[str], depth: int) -> LevelInput | None:
-        sagittal = self.series.get(Series.Plane.SAGITTAL, [])
-        rank = next((i for i, instance in enumerate(sagittal) if instance.pk == instance_id), None)
+    def level_input(self, instance_id, box, level: str, levels: list[str], depth: int) -> LevelInput | None:
+        rank = next((i for i, item in enumerate(self.sagittal) if self._key(item) == instance_id), None)
         if rank is None:
             return None
-        window = range(max(0, rank - depth // 2), min(len(sagittal), rank - depth // 2 + depth))
-        axial_series = self.series.get(Series.Plane.AXIAL)
-        axial = self._render(axial_series[axial_rank(levels, level, len(axial_series))]) if axial_series else None
-        return LevelInput(sagittal=tuple(self._render(sagittal[i]) for i in window), centre_index=rank - window[0],
-                          box=tuple(box), axial=axial)
+        window = range(max(0, rank - depth // 2), min(len(self.sagittal), rank - depth // 2 + depth))
+        axial = self.pixels(self.axial[axial_rank(levels, level, len(self.axial))]) if self.axial else None
+        return LevelInput(sagittal=tuple(self.pixels(self.sagittal[i]) for i in window),
+                          centre_index=rank - window[0], box=tuple(box), axial=axial)
+
+
+def case_pictures(case: Case, rendered: dict | None = None) -> SeriesPictures:
+    """The case's first sagittal and first axial series; `rendered`: pixels already had, by instance id."""
+    series: dict[str, list[Instance]] = {}
+    for one in case.series.all().prefetch_related("instances").order_by("id"):
+        if one.plane in (Series.Plane.SAGITTAL, Series.Plane.AXIAL):
+            series.setdefault(one.plane, list(one.instances.all()))
+    return SeriesPictures(series.get(Series.Plane.SAGITTAL, []), series.get(Series.Plane.AXIAL, []),
+                          render=instance_to_uint8, key=lambda instance: instance.pk, rendered=rendered)
 
 
 def case_truth(case: Case) -> dict[tuple[str, str], str]:
@@ -72,22 +79,29 @@ def case_truth(case: Case) -> dict[tuple[str, str], str]:
     return truth
 
 
+def samples_from(pictures: SeriesPictures, truth: dict, drawn: list[tuple], schema: dict,
+                 spec: CropSpec) -> list[LevelSample]:
+    """A sample for each drawn disc box, (instance id, box, level), labelled with its level's truth
+    ({(level, finding): value}; a finding without one is left unknown)."""
+    heads, levels, samples = heads_for(schema), list(schema["levels"]), []
+    for instance_id, box, level in drawn:
+        crop_source = pictures.level_input(instance_id, box, level, levels, spec.depth)
+        if crop_source is not None:
+            labels = {name: values.index(truth[(level, name)]) for name, values in heads.items()
+                      if truth.get((level, name)) in values}
+            samples.append(LevelSample(crop_source, labels))
+    return samples
+
+
 def level_samples(cases: list[Case], schema: dict, spec: CropSpec) -> list[LevelSample]:
     """A sample for every disc box of the anchor finding readers drew on a sagittal slice, labelled with the
     level's ground truth."""
-    heads, anchor, levels = heads_for(schema), anchor_finding(schema), list(schema["levels"])
     samples = []
     for case in cases:
-        images, truth = _CaseImages(case), case_truth(case)
-        boxes = (GroundTruthItem.objects.filter(case=case, finding_type=anchor, x0__isnull=False,
-                                                instance__series__plane=Series.Plane.SAGITTAL).order_by("id"))
-        for item in boxes:
-            level = images.level_input(item.instance_id, (item.x0, item.y0, item.x1, item.y1), item.disc_level,
-                                       levels, spec.depth)
-            labels = {name: values.index(truth[(item.disc_level, name)]) for name, values in heads.items()
-                      if truth.get((item.disc_level, name)) in values}
-            if level is not None:
-                samples.append(LevelSample(level, labels))
+        drawn = [(item.instance_id, (item.x0, item.y0, item.x1, item.y1), item.disc_level) for item in
+                 GroundTruthItem.objects.filter(case=case, finding_type=anchor_finding(schema), x0__isnull=False,
+                                                instance__series__plane=Series.Plane.SAGITTAL).order_by("id")]
+        samples += samples_from(case_pictures(case), case_truth(case), drawn, schema, spec)
     return samples
 
 
@@ -154,34 +168,24 @@ class CaseLevels:
         return classifier_calls(schema, self.probabilities, self.heads)
 
 
-def _disc_boxes(schema: dict, images: list[ImageDetections]) -> dict[str, PlacedFinding]:
-    """Per level the detector's disc box, from the middle sagittal slice first (where readers box), then the
-    slice with the most confident discs."""
-    anchor = anchor_finding(schema)
-    sagittal = [image for image in images if image.plane == Series.Plane.SAGITTAL]
-    sagittal.sort(key=lambda image: (image.rank != image.series_length // 2,
-                                     -sum(d.score for d in image.detections)))
-    discs: dict[str, PlacedFinding] = {}
-    for image in sagittal:
-        for p in place_findings(schema, image):
-            if p.finding_type == anchor:
-                discs.setdefault(p.disc_level, p)
-    return discs
-
-
-def case_levels(case: Case, model, *, imgsz: int, conf: float) -> CaseLevels:
-    """Runs a TwoStageAdapter over a case: the detector over its series, then the classifier on every level
-    whose disc the detector found."""
-    schema, rendered = case.project.label_schema, {}
-    images = case_detections(case, model.detector, imgsz=imgsz, conf=conf, rendered=rendered)
-    discs = _disc_boxes(schema, images)
-    pictures = _CaseImages(case, rendered)
+def levels_read(model, schema: dict, images: list[ImageDetections], pictures) -> CaseLevels:
+    """The classifier of a TwoStageAdapter on every level whose disc its detector found in `images`;
+    `pictures.level_input(instance_id, box, level, levels, depth)` gives a level's crops' source (a case's
+    stored series here, phantom files in bench/active_learning.py)."""
+    discs = disc_boxes(schema, images)
     inputs = {level: pictures.level_input(disc.instance_id, disc.box, level, list(schema["levels"]),
                                           model.classifier.spec.depth) for level, disc in discs.items()}
     inputs = {level: value for level, value in inputs.items() if value is not None}
     probabilities = model.classifier.probabilities(list(inputs.values()))
     return CaseLevels(images=images, discs={level: discs[level] for level in inputs},
                       probabilities=dict(zip(inputs, probabilities)), heads=model.classifier.heads)
+
+
+def case_levels(case: Case, model, *, imgsz: int, conf: float) -> CaseLevels:
+    """Runs a TwoStageAdapter over a case: the detector over its series, then the classifier per level."""
+    rendered = {}
+    images = case_detections(case, model.detector, imgsz=imgsz, conf=conf, rendered=rendered)
+    return levels_read(model, case.project.label_schema, images, case_pictures(case, rendered))
 
 
 def case_calls(case: Case, model, *, imgsz: int, conf: float) -> Calls:
