@@ -6,7 +6,7 @@ from annotation.models import Finding, Source
 from mlbackend import services
 from mlbackend.adapter import adapter_for, training_device
 from mlbackend.models import ModelVersion, TrainingRun
-from mlbackend.selectors import model_file
+from mlbackend.selectors import model_file, served_model
 from tests.mlbackend.conftest import import_phantom, register_served
 
 pytestmark = [pytest.mark.gpu, pytest.mark.slow,
@@ -36,3 +36,19 @@ def test_preannotation_predicts_on_the_gpu(ml_project, phantom_dir, tiny_weights
     adapter = adapter_for(model_file(version), version.sha256)
     assert training_device() == "0" and next(adapter.model.model.parameters()).device.type == "cuda"
     assert stored[case.pk] == Finding.objects.filter(case=case, source=Source.MODEL).count() > 0
+
+
+def test_the_two_stage_model_trains_and_preannotates_on_the_gpu(gt_cases, ml_project):
+    services.starter_register(project=ml_project)
+    services.model_settings_update(project=ml_project, config_name="two-stage")
+    run = services.training_run_execute(
+        run_id=services.training_request(project=ml_project, epochs=2, imgsz=256).pk, batch=8)
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    version = run.model_version
+    services.model_version_serve(version=version)
+
+    stored = services.cases_preannotate(case_ids=[gt_cases["unread"].pk])
+
+    model = served_model(version)
+    assert version.device == "0" and next(model.classifier.network.parameters()).device.type == "cuda"
+    assert stored[gt_cases["unread"].pk] >= 0 and version.metrics["level_score"] is not None
