@@ -101,6 +101,15 @@ def ml_client_project(user) -> Project | None:
     return membership.project if membership else None
 
 
+def ml_client_login(user_id: int, username: str):
+    """(account, its project) for an ML client login remembered by id and name, in one query (the hot path of
+    /ml/predict); None when the account is gone, renamed, inactive or no longer a project's ML client."""
+    membership = (ProjectMembership.objects.select_related("user", "project")
+                  .filter(user_id=user_id, user__username=username, user__is_active=True,
+                          role=ProjectMembership.Role.ML_CLIENT).first())
+    return (membership.user, membership.project) if membership else None
+
+
 # Projects -------------------------------------------------------------------------------------------------------
 
 def projects_visible_to(user) -> QuerySet[Project]:

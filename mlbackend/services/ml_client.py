@@ -51,24 +51,21 @@ def ml_client_authenticate(*, request, username: str, password: str) -> tuple[ob
     password, locked out, not an ML client). Failures always go through ``authenticate``."""
     key = _verified_key(username, password)
     remembered = cache.get(key)
-    user = None
     if remembered:
-        user = get_user_model().objects.filter(pk=remembered[0], username=username, is_active=True).first()
-        if user is None or not constant_time_compare(user.password, remembered[1]):
-            cache.delete(key)
-            user = None
+        found = access.ml_client_login(remembered[0], username)
+        if found is not None and constant_time_compare(found[0].password, remembered[1]):
+            return found
+        cache.delete(key)
+    try:
+        user = authenticate(request=request, username=username, password=password)
+    except PermissionDenied:  # the lockout backend's answer for a locked-out login
+        return None
     if user is None:
-        try:
-            user = authenticate(request=request, username=username, password=password)
-        except PermissionDenied:  # the lockout backend's answer for a locked-out login
-            return None
-        if user is None:
-            return None
+        return None
     project = access.ml_client_project(user)
     if project is None:
         return None
-    if not remembered:
-        cache.set(key, (user.pk, user.password), VERIFIED_SECONDS)
+    cache.set(key, (user.pk, user.password), VERIFIED_SECONDS)
     return user, project
 
 
