@@ -276,11 +276,12 @@ class TwoStageAdapter:
         content = saved["detector"].numpy().tobytes()
         # Ultralytics loads from a path: the detector's checkpoint, once per host, named by its checksum.
         detector_file = Path(tempfile.gettempdir()) / "spineread-detectors" / f"{hashlib.sha256(content).hexdigest()}.pt"
-        if not detector_file.exists():
+        if not detector_file.exists():  # written under a name of its own, then renamed: workers load at once
             detector_file.parent.mkdir(parents=True, exist_ok=True)
-            partial = detector_file.with_suffix(".partial")
-            partial.write_bytes(content)
-            partial.replace(detector_file)
+            handle, partial = tempfile.mkstemp(dir=detector_file.parent, suffix=".partial")
+            with open(handle, "wb") as out:
+                out.write(content)
+            Path(partial).replace(detector_file)
         return cls(YoloAdapter.load(detector_file), LevelClassifierModel.from_state(saved["classifier"]),
                    saved["classes"], saved["anchor"], detector_file=detector_file)
 

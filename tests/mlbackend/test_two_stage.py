@@ -133,7 +133,8 @@ def test_level_samples_are_the_ground_truths_disc_boxes_with_their_levels_truth(
 
 
 @pytest.mark.slow
-def test_two_stage_trains_registers_serves_preannotates_and_answers_label_studio(gt_cases, ml_project):
+def test_two_stage_trains_registers_serves_preannotates_and_answers_label_studio(gt_cases, ml_project, client,
+                                                                                  coordinator):
     """From the served starter detector (a project moving to the two-stage config keeps its detector): one
     epoch of each stage, the gate on the per-level score, then the two-stage model served."""
     starter = services.starter_register(project=ml_project)
@@ -154,6 +155,9 @@ def test_two_stage_trains_registers_serves_preannotates_and_answers_label_studio
     assert gate["reason"].startswith("level_score") and gate["served_metrics"]["level_score"] is not None
     assert version.decision == ("promoted" if version.metrics["level_score"] > gate["served_metrics"]["level_score"]
                                 else "rejected")
+    client.force_login(coordinator)
+    page = client.get(f"/ml/projects/{ml_project.slug}/").content.decode()
+    assert "Level score" in page and f"<td>{version.metrics['level_score']}</td>" in page
     services.model_version_serve(version=version)
     model = served_model(version)
     assert isinstance(model, TwoStageAdapter) and model.classifier.heads == HEADS
