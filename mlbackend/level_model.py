@@ -322,14 +322,20 @@ class TwoStageAdapter:
         return sorted((group[0] for group in groups), key=lambda d: d.box[1] + d.box[3])
 
     def predict(self, images: list[np.ndarray], *, imgsz: int, conf: float = 0.05, batch: int = 32,
-                device: str | None = None) -> list[list[Detection]]:
-        """Label Studio's way, one image a task with no series around it: the detector's discs, each graded by
-        the classifier from that slice alone (repeated as the stack) and no axial crop."""
+                device: str | None = None, levels: list | None = None) -> list[list[Detection]]:
+        """Label Studio's way, one image a task: the detector's discs, each graded by the classifier. By
+        default from that slice alone (repeated as the stack) and no axial crop; `levels`, one per image, may
+        give a function detections -> (discs, their LevelInputs) that reads the series around it instead (or
+        None for an image without one)."""
         found = self.detector.predict(images, imgsz=imgsz, conf=min(conf, 0.05), batch=batch, device=device)
         out = []
-        for image, detections in zip(images, found):
-            discs = self.disc_boxes(detections)
-            levels = [LevelInput(sagittal=(image,), centre_index=0, box=d.box) for d in discs]
-            probabilities = self.classifier.probabilities(levels, device=device)
+        for index, (image, detections) in enumerate(zip(images, found)):
+            read = levels[index] if levels else None
+            if read is None:
+                discs = self.disc_boxes(detections)
+                inputs = [LevelInput(sagittal=(image,), centre_index=0, box=d.box) for d in discs]
+            else:
+                discs, inputs = read(detections)
+            probabilities = self.classifier.probabilities(inputs, device=device)
             out.append(self.detections_from_levels(discs, probabilities, detections, conf))
         return out

@@ -32,6 +32,7 @@ from mlbackend.interpret import ImageDetections, place_findings
 from mlbackend.models import LabelStudioLink, ModelVersion, ProjectModelSettings
 from mlbackend.selectors import served_model, served_version_for
 from mlbackend.services import media, remote
+from mlbackend.services.two_stage import task_levels
 from spineplatform.parsers import json_loads_limited
 
 logger = logging.getLogger(__name__)
@@ -241,8 +242,12 @@ def predict(*, project: Project, tasks: list, ls_project: str | None, label_conf
     found_by_image = iter([])
     if version is not None and loaded:
         adapter = served_model(version)
+        extra = {}
+        if version.is_two_stage:  # a platform slice is graded from its series, as pre-annotation grades it
+            extra["levels"] = [task_levels(project.label_schema, instance, pixels, adapter.classifier.spec.depth)
+                               for pixels, instance in loaded]
         found_by_image = iter(adapter.predict([pixels for pixels, _ in loaded], imgsz=version.imgsz or 512,
-                                              conf=version.findings_conf))
+                                              conf=version.findings_conf, **extra))
     results = []
     for image in images:
         found = next(found_by_image) if image is not None and version is not None else []

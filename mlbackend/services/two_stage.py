@@ -14,7 +14,8 @@ import numpy as np
 
 from annotation.models import Case, GroundTruthItem, Instance, Series
 from annotation.rendering import instance_to_uint8
-from annotation.schema import anchor_finding, finding_specs, negative_values
+from annotation.schema import anchor_finding, finding_class, finding_specs, negative_values
+from mlbackend.adapter import Detection
 from mlbackend.interpret import ImageDetections, PlacedFinding, axial_rank, disc_boxes, place_findings
 from mlbackend.level_eval import Calls, classifier_calls, detector_calls, level_metrics
 from mlbackend.level_model import CropSpec, LevelClassifierModel, LevelInput, LevelSample, two_stage_save
@@ -202,3 +203,23 @@ def heldout_level_metrics(cases: list[Case], model, *, imgsz: int, conf: float) 
     schema = cases[0].project.label_schema
     return level_metrics(schema, [case_calls(c, model, imgsz=imgsz, conf=conf) for c in cases],
                          [case_truth(c) for c in cases])
+
+
+def task_levels(schema: dict, instance: Instance | None, pixels: np.ndarray, depth: int):
+    """For a Label Studio task on a platform sagittal instance: the function TwoStageAdapter.predict's
+    `levels` takes, reading each disc's level from the stack around the slice and the level's axial slice, as
+    pre-annotation does; None for any other image (graded from itself alone)."""
+    if instance is None or instance.series.plane != Series.Plane.SAGITTAL:
+        return None
+    pictures = case_pictures(instance.series.case, {instance.pk: pixels})
+    rank = next(i for i, item in enumerate(pictures.sagittal) if item.pk == instance.pk)
+
+    def read(detections):
+        image = ImageDetections(instance_id=instance.pk, plane="sagittal", rank=rank,
+                                series_length=len(pictures.sagittal), detections=tuple(detections))
+        pairs = [(p, pictures.level_input(instance.pk, p.box, level, list(schema["levels"]), depth))
+                 for level, p in disc_boxes(schema, [image]).items()]
+        return ([Detection(finding_class(schema, p.finding_type, p.value), p.score, p.box) for p, _ in pairs],
+                [level_input for _, level_input in pairs])
+
+    return read

@@ -1,10 +1,14 @@
 """The two-stage model (detector, then a level classifier): trained end to end with tiny settings on phantom
 ground truth, registered, served, pre-annotating an unread case and answering Label Studio; and the pure parts
 (crops, per-level metrics and informativeness, the gate on the per-level score)."""
+import base64
+
+import cv2
 import numpy as np
 import pytest
 
 from annotation.models import Finding, Source
+from annotation.rendering import instance_to_uint8
 from annotation.schema import DEFAULT_SCHEMA, finding_specs
 from mlbackend import services
 from mlbackend.active_learning import level_informativeness
@@ -15,7 +19,7 @@ from mlbackend.level_model import CropSpec, LevelClassifierModel, LevelInput, Le
 from mlbackend.models import CaseInformativeness, ModelVersion, TrainingRun
 from mlbackend.selectors import served_model, served_version_for
 from mlbackend.services import label_studio
-from mlbackend.services.two_stage import case_truth, heads_for, level_samples
+from mlbackend.services.two_stage import case_truth, heads_for, level_samples, task_levels
 
 HEADS = heads_for(DEFAULT_SCHEMA)
 LEVELS = DEFAULT_SCHEMA["levels"]
@@ -176,12 +180,21 @@ def test_two_stage_trains_registers_serves_preannotates_and_answers_label_studio
     assert scored.model_version == version.label and 0 < scored.uncertainty <= 1
 
     instance = unread.series.get(plane="sagittal").instances.all()[6]
-    tasks = [{"id": 1, "data": {"image": f"/api/instances/{instance.pk}/dicom"}}]
+    # the platform's slice (graded from its series) and the same pixels as a PNG (graded from itself alone)
+    png = cv2.imencode(".png", instance_to_uint8(instance))[1].tobytes()
+    tasks = [{"id": 1, "data": {"image": f"/api/instances/{instance.pk}/dicom"}},
+             {"id": 2, "data": {"image": "data:image/png;base64," + base64.b64encode(png).decode()}}]
     results = label_studio.predict(project=ml_project, tasks=tasks, ls_project=None, label_config=None)
-    assert len(results) == 1 and results[0]["model_version"] == version.label
-    labels = [item["value"]["rectanglelabels"][0] for item in results[0]["result"]]
-    assert labels and all(label in version.class_names for label in labels)
-    assert sum(label.startswith("disc_p") for label in labels) >= 3  # one grade per disc found on the slice
+    assert len(results) == 2 and all(r["model_version"] == version.label for r in results)
+    for result in results:
+        labels = [item["value"]["rectanglelabels"][0] for item in result["result"]]
+        assert labels and all(label in version.class_names for label in labels)
+        assert sum(label.startswith("disc_p") for label in labels) >= 3  # one grade per disc found on the slice
+    pixels = instance_to_uint8(instance)
+    read = task_levels(DEFAULT_SCHEMA, instance, pixels, depth=5)
+    discs, inputs = read(model.detector.predict([pixels], imgsz=256, conf=0.05)[0])
+    assert len(discs) == len(inputs) >= 3 and all(len(i.sagittal) == 5 and i.axial is not None for i in inputs)
+    assert task_levels(DEFAULT_SCHEMA, None, pixels, depth=5) is None
 
     # A second training continues from the served two-stage model and is judged on the per-level score.
     second = services.training_run_execute(
