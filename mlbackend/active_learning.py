@@ -88,7 +88,8 @@ def informativeness(schema: dict, images: list[ImageDetections]) -> dict:
 def level_informativeness(schema: dict, probabilities: dict[str, dict], heads: dict[str, list[str]]) -> dict:
     """The two-stage model's informativeness, from its level classifier ({level: {finding: probabilities of
     heads[finding]}}): the mean normalised entropy over every level and finding (a level the detector did not
-    find counts as fully uncertain), plus the bonus for the likely rare values (their summed probabilities from RARE_FLOOR, capped at 1)."""
+    find counts as fully uncertain), plus the bonus for the likely rare values (their summed probabilities from
+    RARE_FLOOR, capped at 1)."""
     rare = rare_findings(schema)
     entropies, rare_mass = [], 0.0
     for level in schema["levels"]:

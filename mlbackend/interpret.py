@@ -158,7 +158,8 @@ def disc_boxes(schema: dict, images: list[ImageDetections]) -> dict[str, PlacedF
     readers box), then the slice with the most confident boxes."""
     anchor = anchor_finding(schema)
     sagittal = sorted((image for image in images if image.plane == "sagittal"),
-                      key=lambda image: (image.rank != image.series_length // 2, -sum(d.score for d in image.detections)))
+                      key=lambda image: (image.rank != image.series_length // 2,
+                                         -sum(d.score for d in image.detections)))
     discs: dict[str, PlacedFinding] = {}
     for image in sagittal:
         for p in place_findings(schema, image):

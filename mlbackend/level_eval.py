@@ -46,6 +46,8 @@ def classifier_calls(schema: dict, probabilities: dict[str, dict[str, np.ndarray
     calls = {}
     for level, found in probabilities.items():
         for name, p in found.items():
+            if name not in specs or specs[name].values != tuple(heads[name]):
+                continue  # a finding the schema dropped or changed since the model was trained
             values = heads[name]
             score = float(sum(p[i] for i, value in enumerate(values) if _positive(specs[name], value)))
             calls[(level, name)] = (values[int(np.argmax(p))], score)

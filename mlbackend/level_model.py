@@ -227,7 +227,8 @@ class LevelClassifierModel:
             for start in range(0, len(levels), batch):
                 logits = network(*self._tensors(levels[start:start + batch], device))
                 probabilities = {name: torch.softmax(value, 1).cpu().numpy() for name, value in logits.items()}
-                out += [{name: p[i] for name, p in probabilities.items()} for i in range(len(levels[start:start + batch]))]
+                count = len(levels[start:start + batch])
+                out += [{name: p[i] for name, p in probabilities.items()} for i in range(count)]
         return out
 
     def state(self) -> dict:
@@ -275,7 +276,8 @@ class TwoStageAdapter:
             raise ValueError(f"{weights}: not a {FORMAT} file")
         content = saved["detector"].numpy().tobytes()
         # Ultralytics loads from a path: the detector's checkpoint, once per host, named by its checksum.
-        detector_file = Path(tempfile.gettempdir()) / "spineread-detectors" / f"{hashlib.sha256(content).hexdigest()}.pt"
+        digest = hashlib.sha256(content).hexdigest()
+        detector_file = Path(tempfile.gettempdir()) / "spineread-detectors" / f"{digest}.pt"
         if not detector_file.exists():  # written under a name of its own, then renamed: workers load at once
             detector_file.parent.mkdir(parents=True, exist_ok=True)
             handle, partial = tempfile.mkstemp(dir=detector_file.parent, suffix=".partial")

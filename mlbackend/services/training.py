@@ -135,7 +135,8 @@ def _candidate(config, export: DatasetExport, served: ModelVersion | None) -> tu
 
 
 def _heldout_metrics(candidate, served: ModelVersion | None, export: DatasetExport, *, imgsz: int, work: Path,
-                     device: str, level_cases: list | None = None, conf: float = 0.05) -> tuple[dict | None, dict | None]:
+                     device: str, level_cases: list | None = None,
+                     conf: float = 0.05) -> tuple[dict | None, dict | None]:
     """Candidate's and served model's metrics on the same held-out split; (None, None) without one. With
     `level_cases` (a two-stage candidate), both are also scored per level on those cases."""
     if not export.images.get("test"):

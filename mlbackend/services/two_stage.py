@@ -159,7 +159,8 @@ class CaseLevels:
             disc = self.discs[level]
             for name, p in found.items():
                 value, score = self.heads[name][int(np.argmax(p))], float(np.max(p))
-                if value not in specs[name].classes or score < threshold:
+                # A finding the schema dropped since training, a negative value, or not confident enough: none.
+                if name not in specs or value not in specs[name].classes or score < threshold:
                     continue
                 where = boxes.get((level, name, value), disc)
                 out.append(PlacedFinding(where.instance_id, level, name, value, score, where.box))

@@ -95,6 +95,8 @@ def test_calls_from_a_classifier_and_from_a_detector():
     p = {name: np.eye(len(values))[-1] for name, values in HEADS.items()}  # the last value of every finding
     calls = classifier_calls(DEFAULT_SCHEMA, {"L4/L5": p}, HEADS)
     assert calls[("L4/L5", "pfirrmann")] == ("5", 1.0) and calls[("L4/L5", "herniation")] == ("sequestration", 1.0)
+    edited = {**DEFAULT_SCHEMA, "findings": [f for f in DEFAULT_SCHEMA["findings"] if f["name"] != "hiz"]}
+    assert ("L4/L5", "hiz") not in classifier_calls(edited, {"L4/L5": p}, HEADS)  # dropped since training
     discs = [Detection(f"disc_p{g}", 0.9, (10, y, 40, y + 8)) for g, y in zip([2, 3, 3, 4, 4], [10, 30, 50, 70, 90])]
     image = ImageDetections(1, "sagittal", 1, 3, (*discs, Detection("hiz", 0.4, (20, 88, 30, 96))))
     calls = detector_calls(DEFAULT_SCHEMA, [image])
