@@ -3,7 +3,9 @@
 End to end: a Label Studio-style POST /ml/predict (one task, the platform's instance URL) through Django's
 full request handling: JSON, project lookup, DICOM read and windowing, model, rectanglelabels. Bare: the
 Ultralytics model's predict on the same images already in memory. Case: pre-annotation of a whole case (one
-batch per series, findings stored). Uses the shipped starter model. Last line: one JSON object.
+batch per series, findings stored). Uses the shipped starter model; two_stage_case_seconds is the same case
+pre-annotated by a two-stage model (that detector and a level classifier of the config's size). Last line: one
+JSON object.
 
     .venv/bin/python bench/inference.py [--rounds 3]
 """
@@ -26,9 +28,37 @@ from annotation.rendering import instance_to_uint8
 from fixtures.phantoms import generate_phantoms
 from mlbackend import selectors, services
 from mlbackend.adapter import _as_bgr, adapter_for, training_device
+from annotation.schema import anchor_finding, detector_classes
+from mlbackend.configs import config_load
+from mlbackend.level_model import CropSpec, LevelClassifierModel, two_stage_save
+from mlbackend.services import two_stage
 from mlbackend.services.case_predictions import instances_to_predict
+from mlbackend.services.registry import STARTER_WEIGHTS
 from mlbackend.models import LabelStudioLink
 from mlbackend.services.ml_client import ml_client_rotate
+
+
+def two_stage_case_seconds(project, case, tmp, rounds: int) -> float:
+    """Pre-annotation of the case by a two-stage model (the starter detector and a level classifier of the
+    two-stage config's size, untrained: the same work as a trained one), median of `rounds`."""
+    schema = project.label_schema
+    config = config_load("two-stage")
+    settings = two_stage.level_settings(config)
+    classifier = LevelClassifierModel(heads=two_stage.heads_for(schema), spec=CropSpec(settings["crop"],
+                                      settings["depth"]), width=settings["width"], layers=settings["layers"])
+    weights = two_stage_save(tmp / "model.two-stage.pt", detector_weights=STARTER_WEIGHTS, classifier=classifier,
+                             classes=two_stage.schema_classes(schema), anchor=anchor_finding(schema))
+    version = services.model_version_register(
+        project=project, weights=weights, config_name="two-stage", class_names=detector_classes(schema),
+        metrics={}, gate={"reason": "bench"}, promote=True, imgsz=256, decision="registered")
+    services.cases_preannotate(case_ids=[case.pk])  # loads the model
+    timings = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        services.cases_preannotate(case_ids=[case.pk])
+        timings.append(time.perf_counter() - started)
+    assert version.is_two_stage
+    return statistics.median(timings)
 
 
 def main():
@@ -74,6 +104,7 @@ def main():
                 case_s.append(time.perf_counter() - started)
             case_images = sum(len(instances_to_predict(s, list(s.instances.all())))
                               for s in case.series.all())
+            two_stage_s = two_stage_case_seconds(project, case, tmp, args.rounds)
         finally:
             _ml_common.project_cleanup(project)
     bare_ms, e2e_ms = statistics.median(bare) * 1000, statistics.median(e2e) * 1000
@@ -85,6 +116,7 @@ def main():
         "overhead_ratio": round(e2e_ms / bare_ms, 3),
         "case_seconds": round(statistics.median(case_s), 3), "case_images": case_images,
         "case_images_per_s": round(case_images / statistics.median(case_s), 2),
+        "two_stage_case_seconds": round(two_stage_s, 3),
         "device": device,
     }))
 
