@@ -348,7 +348,8 @@ def encode_labels(flat: np.ndarray, categories: Sequence | None, what: str) -> t
             f"{what} mix label types that cannot be ordered; pass categories= in the intended order"
         ) from None
     unique_list = uniques.tolist()
-    if any(_is_missing_scalar(u) for u in unique_list) or (
+    # Integers and booleans cannot be missing: no look at each of (say) 5,000 case ids.
+    if (uniques.dtype.kind in "fcO" and any(_is_missing_scalar(u) for u in unique_list)) or (
         uniques.dtype.kind in "US"
         and any(u in _NAN_STRINGS for u in unique_list)
         and not (categories is not None and any(u in _NAN_STRINGS for u in categories))

@@ -12,8 +12,8 @@ from itertools import combinations
 
 import numpy as np
 from scipy import stats as sps
-from scipy.stats import rankdata
 
+from stats.accuracy import placement_values
 from stats.results import as_binary, as_label_array, encode_labels, same_length
 
 FOMS = ("auc", "sensitivity", "specificity")
@@ -286,16 +286,9 @@ def _crossed_scores(reader, modality, case, truth, score, modality_order):
 
 
 def _auc_placements(truth: np.ndarray, scores: np.ndarray):
-    """AUCs (rows,) and the placement values of the positives (rows, m) and negatives (rows, n).
-
-    Midranks count a tie as 1/2, so the AUC is the Mann-Whitney (trapezoidal) area; the placement values are
-    DeLong's structural components V10 and V01 (Sun & Xu 2014), whose means both equal the AUC.
-    """
-    positives, negatives = scores[:, truth], scores[:, ~truth]
-    m, n = positives.shape[1], negatives.shape[1]
-    all_ranks = rankdata(np.hstack([positives, negatives]), axis=1)
-    v10 = (all_ranks[:, :m] - rankdata(positives, axis=1)) / n
-    v01 = 1.0 - (all_ranks[:, m:] - rankdata(negatives, axis=1)) / m
+    """AUCs (rows,) and the placement values of the positives (rows, m) and negatives (rows, n): DeLong's
+    structural components V10 and V01, whose means both equal the (trapezoidal) AUC."""
+    v10, v01 = placement_values(truth, scores)
     return v10.mean(axis=1), v10, v01
 
 
