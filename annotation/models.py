@@ -354,12 +354,10 @@ class Finding(LevelFinding):
     class Meta:
         indexes = [
             models.Index(fields=["case", "disc_level", "finding_type"]),
-            # A model version's findings per case (pre-annotation, a study's pinned model): without it PostgreSQL
-            # intersects the case index with every readless row's, 0.4 s for a 1,000-case study before ANALYZE.
+            # A model version's findings per case (pre-annotation, a study's pinned model) and a study's reader
+            # boxes: without them a 1,000-case dashboard scans far more rows (0.4 s before ANALYZE; 60 ms).
             models.Index(fields=["model_version", "case"], condition=models.Q(read__isnull=True),
                          name="finding_model_version_case"),
-            # A study's reader boxes: without it the dashboard rereads every value finding of the study's reads to
-            # find the few with a box (60 ms of bench/stats.py's 1,000 cases, for none).
             models.Index(fields=["read"], condition=models.Q(x0__isnull=False), name="finding_box_read"),
         ]
 
