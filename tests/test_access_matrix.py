@@ -517,9 +517,9 @@ def _text_to_check(route: str, body: bytes) -> str:
 
 def _holds(text: str, banned: str) -> bool:
     """A number counts whole (48.5 or 48.50): a clock time's "...:48.512345" does not hold the box value 48.5."""
-    if banned[:1].isdigit():
-        return re.search(rf"(?<![\d.]){re.escape(banned)}(?!0*[1-9])", text) is not None
-    return banned in text
+    if banned not in text:  # the plain search first: the pattern is 60x slower on a page
+        return False
+    return not banned[:1].isdigit() or re.search(rf"(?<![\d.]){re.escape(banned)}(?!0*[1-9])", text) is not None
 
 
 def _snapshot() -> tuple:
