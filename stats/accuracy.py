@@ -343,18 +343,17 @@ def placement_values(truth: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray,
     Counted by binary search in the other class's sorted scores: the same numbers as Sun & Xu's (2014) midrank
     differences, exactly (both are half-integers over the class size), at a third of scipy's rankdata cost."""
     positives, negatives = scores[:, truth], scores[:, ~truth]
-    m, n = positives.shape[1], negatives.shape[1]
     v10, v01 = np.empty(positives.shape), np.empty(negatives.shape)
     for i in range(scores.shape[0]):
-        below_or_tied = np.sort(negatives[i])
-        twice = np.searchsorted(below_or_tied, positives[i], "left") + np.searchsorted(below_or_tied, positives[i],
-                                                                                      "right")
-        v10[i] = twice / (2.0 * n)
-        above_or_tied = np.sort(positives[i])
-        twice = np.searchsorted(above_or_tied, negatives[i], "left") + np.searchsorted(above_or_tied, negatives[i],
-                                                                                       "right")
-        v01[i] = 1.0 - twice / (2.0 * m)
+        v10[i] = _share_below(negatives[i], positives[i])
+        v01[i] = 1.0 - _share_below(positives[i], negatives[i])
     return v10, v01
+
+
+def _share_below(others: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per value, the share of ``others`` below it, a tie counting 1/2."""
+    ordered = np.sort(others)
+    return (np.searchsorted(ordered, values, "left") + np.searchsorted(ordered, values, "right")) / (2.0 * others.size)
 
 
 def delong_covariance(truth: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
